@@ -1,0 +1,122 @@
+"""The `imaginebot` command line. Handlers are imported lazily so `parse` starts without torch or discord."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# command -> "module:function"; each handler takes the parsed argparse.Namespace and returns an exit code.
+HANDLERS = {
+    "parse": "imaginebot.cli_parse:run_parse",
+    "imagine": "imaginebot.cli_imagine:run_imagine",
+    "run": "imaginebot.cli_run:run_bot",
+    "worker": "imaginebot.cli_admin:run_worker",
+    "db": "imaginebot.cli_admin:run_db",
+    "make-tiny-model": "imaginebot.cli_imagine:run_make_tiny_model",
+    "admin": "imaginebot.cli_admin:run_admin",
+    "jobs": "imaginebot.cli_admin:run_jobs",
+}
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="F", help="configuration file (default: IMAGINEBOT_CONFIG or ./config.toml)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imaginebot", description="A self-hosted, Midjourney-style image bot.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("parse", help="parse Midjourney-style prompts and print the jobs as JSON lines")
+    p.add_argument("prompt", nargs="?", help="the prompt; without it, one prompt a line is read from stdin")
+    _add_config(p)
+
+    p = sub.add_parser("imagine", help="generate a prompt's images through the queue, without Discord")
+    p.add_argument("prompt")
+    p.add_argument("--model", metavar="M", help="model to use (overrides gen.model)")
+    p.add_argument("--out", metavar="DIR", default="out", help="output folder (default: out)")
+    p.add_argument("--user", metavar="U", type=int, default=0, help="Discord user id to charge (default 0)")
+    _add_config(p)
+
+    p = sub.add_parser("run", help="start the Discord bot (and an embedded worker unless disabled)")
+    _add_config(p)
+
+    p = sub.add_parser("worker", help="run a worker that claims and generates jobs from the database")
+    _add_config(p)
+
+    p = sub.add_parser("db", help="database schema commands")
+    dbsub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    for name, text in (("upgrade", "apply migrations"), ("current", "show the schema revision")):
+        _add_config(dbsub.add_parser(name, help=text))
+    down = dbsub.add_parser("downgrade", help="revert migrations to REVISION (e.g. base)")
+    down.add_argument("revision")
+    _add_config(down)
+
+    p = sub.add_parser("make-tiny-model", help="write a small random-weight Stable Diffusion pipeline")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("--sdxl", action="store_true", help="an SDXL-shaped pipeline instead of SD 1.x")
+    p.add_argument("--single-file", metavar="FILE", help="also export the weights as one .safetensors file")
+
+    _build_admin(sub)
+
+    p = sub.add_parser("jobs", help="job history, newest first")
+    p.add_argument("--user", type=int)
+    p.add_argument("--status", choices=["queued", "running", "succeeded", "failed", "cancelled"])
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    _add_config(p)
+    return parser
+
+
+def _build_admin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    admin = sub.add_parser("admin", help="operator commands (the same as /admin)")
+    asub = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+
+    quota = asub.add_parser("quota", help="show, set or reset a user's daily quota")
+    qsub = quota.add_subparsers(dest="quota_command", required=True, metavar="ACTION")
+    q = qsub.add_parser("show")
+    q.add_argument("user", type=int)
+    q.add_argument("--json", action="store_true")
+    _add_config(q)
+    q = qsub.add_parser("set")
+    q.add_argument("user", type=int)
+    q.add_argument("n", type=int, metavar="N", help="jobs per UTC day for this user")
+    _add_config(q)
+    q = qsub.add_parser("reset", help="forget the override and today's usage")
+    q.add_argument("user", type=int)
+    _add_config(q)
+
+    for name in ("ban", "unban"):
+        b = asub.add_parser(name)
+        b.add_argument("user", type=int)
+        b.add_argument("--reason", default="")
+        _add_config(b)
+    c = asub.add_parser("cancel")
+    c.add_argument("job")
+    _add_config(c)
+    for name in ("pause", "resume"):
+        _add_config(asub.add_parser(name))
+    for name in ("queue", "stats"):
+        s = asub.add_parser(name)
+        s.add_argument("--json", action="store_true")
+        _add_config(s)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module_name, func_name = HANDLERS[args.command].split(":")
+    handler = getattr(importlib.import_module(module_name), func_name)
+    from imaginebot.config import ConfigError
+
+    try:
+        return int(handler(args) or 0)
+    except ConfigError as exc:
+        print(f"imaginebot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

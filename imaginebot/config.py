@@ -1,0 +1,210 @@
+"""Configuration: declared once, typed, validated at start-up, overridable by the environment.
+
+Sources, later wins: the model defaults below → the TOML file (`--config F`, else `IMAGINEBOT_CONFIG`,
+else `./config.toml` when present) → `IMAGINEBOT_<SECTION>__<KEY>` environment variables, whose values
+are read as TOML literals where they parse (`[1, 2]`, `false`, `8`) and as plain strings otherwise.
+The Discord token is read only from `DISCORD_TOKEN` and is never part of the settings object's repr.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "IMAGINEBOT_"
+CONFIG_ENV = "IMAGINEBOT_CONFIG"
+TOKEN_ENV = "DISCORD_TOKEN"
+TINY_MODEL = "tiny"
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the operator (names the key and what is allowed)."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DiscordSettings(_Section):
+    api_base_url: str = "https://discord.com/api/v10"
+    gateway_url: str = "wss://gateway.discord.gg/"
+    guild_ids: list[int] = Field(default_factory=list)
+    progress_interval: float = Field(1.5, ge=0.5, le=60)
+
+    @field_validator("api_base_url", "gateway_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if "://" not in v:
+            raise ValueError("must be a URL such as https://discord.com/api/v10")
+        return v.rstrip("/") if v.startswith("http") else v
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite+aiosqlite:///imaginebot.db"
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _async_url(cls, v: str) -> str:
+        if not (v.startswith("sqlite+aiosqlite://") or v.startswith("postgresql+asyncpg://")):
+            raise ValueError(
+                "must be an async SQLAlchemy URL: sqlite+aiosqlite:///path.db or "
+                "postgresql+asyncpg://user@host/dbname"
+            )
+        return v
+
+
+class GenSettings(_Section):
+    model: str = TINY_MODEL
+    device: str = "auto"
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
+    scheduler: str = ""
+    steps: int = Field(30, ge=1, le=150)
+    base_resolution: int = Field(0, ge=0, le=2048)
+    compile: bool = False
+    preview_interval: float = Field(1.5, ge=0.1, le=60)
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        ok = v in ("auto", "cpu", "cuda", "mps") or (v.startswith("cuda:") and v[5:].isdigit())
+        if not ok:
+            raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
+        return v
+
+
+class QuotaSettings(_Section):
+    daily_jobs: int = Field(25, ge=0)
+    max_queued: int = Field(10, ge=1)
+    max_running: int = Field(3, ge=1)
+
+
+class QueueSettings(_Section):
+    max_batch: int = Field(8, ge=1, le=64)
+    max_repeat: int = Field(4, ge=1, le=40)
+    max_permutations: int = Field(16, ge=1, le=100)
+    embedded_worker: bool = True
+    lease_seconds: float = Field(60, gt=0)
+    max_attempts: int = Field(3, ge=1)
+    poll_interval: float = Field(0.25, gt=0, le=10)
+
+
+class AdminSettings(_Section):
+    user_ids: list[int] = Field(default_factory=list)
+
+
+class AppSettings(_Section):
+    data_dir: str = "data"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class MetricsSettings(_Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(9108, ge=0, le=65535)
+
+
+class Settings(BaseSettings):
+    """All of imaginebot's settings. Build with `load_settings()`, not directly."""
+
+    model_config = SettingsConfigDict(extra="forbid", validate_assignment=True)
+
+    app: AppSettings = Field(default_factory=AppSettings)
+    discord: DiscordSettings = Field(default_factory=DiscordSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    gen: GenSettings = Field(default_factory=GenSettings)
+    quota: QuotaSettings = Field(default_factory=QuotaSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, *_: Any, **__: Any):  # type: ignore[no-untyped-def]
+        # Only what load_settings() merged: the file and IMAGINEBOT_* are handled there, so that
+        # values are parsed as TOML literals and unknown keys are reported by name.
+        return (init_settings,)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.app.data_dir).expanduser()
+
+    @staticmethod
+    def discord_token() -> SecretStr | None:
+        token = os.environ.get(TOKEN_ENV, "").strip()
+        return SecretStr(token) if token else None
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        rest = name[len(ENV_PREFIX) :]
+        section, sep, key = rest.partition("__")
+        if not sep or not key:
+            raise ConfigError(
+                f"environment variable {name} is not of the form {ENV_PREFIX}<SECTION>__<KEY>, "
+                f"e.g. {ENV_PREFIX}DATABASE__URL"
+            )
+        out.setdefault(section.lower(), {})[key.lower()] = _parse_env_value(raw)
+    return out
+
+
+def config_path(
+    explicit: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None
+) -> Path | None:
+    env = os.environ if environ is None else environ
+    if explicit:
+        return Path(explicit)
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    default = Path("config.toml")
+    return default if default.is_file() else None
+
+
+def _describe(err: dict[str, Any]) -> str:
+    key = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"unknown configuration key '{key}'"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return f"configuration key '{key}': {msg} (got {err.get('input')!r})"
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None
+) -> Settings:
+    """Read, merge and validate the configuration; raise ConfigError with a one-line reason."""
+    env = dict(os.environ if environ is None else environ)
+    file = config_path(path, env)
+    merged: dict[str, Any] = {}
+    if file is not None:
+        try:
+            merged = tomllib.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"configuration file {file} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"configuration file {file} is not valid TOML: {exc}") from None
+    for section, values in _env_overrides(env).items():
+        target = merged.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"configuration key '{section}' must be a table")
+        target.update(values)
+    try:
+        return Settings(**merged)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = _describe(dict(errors[0]))
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(first + more) from None

@@ -1,0 +1,222 @@
+"""Domain types shared by every layer: job specs, kinds, statuses and the engine contract.
+
+Nothing here imports torch, discord or SQLAlchemy, so `imaginebot parse` and the bot host stay light.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+
+class JobKind(enum.StrEnum):
+    IMAGINE = "imagine"
+    UPSCALE = "upscale"
+    VARIATION = "variation"
+    REROLL = "reroll"
+
+    @property
+    def image_count(self) -> int:
+        """Images one job of this kind produces: a 2×2 grid, or one upscaled image."""
+        return 1 if self is JobKind.UPSCALE else 4
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class VariationStrength(enum.StrEnum):
+    SUBTLE = "subtle"
+    STRONG = "strong"
+
+
+# img2img strengths (documented in the README): subtle keeps composition, strong keeps only the gist.
+VARIATION_STRENGTHS: dict[VariationStrength, float] = {
+    VariationStrength.SUBTLE: 0.4,
+    VariationStrength.STRONG: 0.8,
+}
+UPSCALE_FACTOR = 2
+UPSCALE_STRENGTH = 0.25
+
+SEED_MAX = 4_294_967_295
+
+
+@dataclass(frozen=True, slots=True)
+class PromptPart:
+    text: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """One job as the prompt language describes it (the JOB object of `imaginebot parse`)."""
+
+    prompt: str
+    negative_prompt: str = ""
+    weights: tuple[PromptPart, ...] = ()
+    aspect_ratio: str = "1:1"
+    width: int = 512
+    height: int = 512
+    seed: int | None = None
+    chaos: int = 0
+    stylize: int = 100
+    quality: float = 1.0
+    stop: int = 100
+    tile: bool = False
+    steps: int = 30
+    guidance_scale: float = 7.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["weights"] = [{"text": p.text, "weight": p.weight} for p in self.weights]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobSpec:
+        fields = dict(data)
+        fields["weights"] = tuple(PromptPart(str(w["text"]), float(w["weight"])) for w in data["weights"])
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in fields.items() if k in known})
+
+    @property
+    def is_weighted(self) -> bool:
+        """True when the prompt needs weighted embeddings (more than one part, or a weight other than 1)."""
+        return len(self.weights) > 1 or any(p.weight != 1.0 for p in self.weights)
+
+    @property
+    def effective_steps(self) -> int:
+        """Denoising steps actually run: `--stop` finishes early at that percentage of `steps`."""
+        return max(1, -(-self.steps * self.stop // 100))
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine contract: what the worker hands to gen/ and gets back. gen/ implements `Engine`.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GenRequest:
+    """One job's worth of work inside a batch.
+
+    imagine/reroll: txt2img, `spec.image_count` images, image k seeded with `seed + k - 1`.
+    variation: img2img of `source_png` at `strength`, four images.
+    upscale: `source_png` resized ×UPSCALE_FACTOR and refined at `strength`, one image.
+    """
+
+    job_id: str
+    kind: JobKind
+    spec: JobSpec
+    seed: int
+    source_png: bytes | None = None
+    strength: float | None = None
+
+    @property
+    def image_count(self) -> int:
+        return self.kind.image_count
+
+    def batch_key(self) -> tuple[Any, ...]:
+        """Requests with equal keys can share one forward pass."""
+        img2img = self.kind in (JobKind.VARIATION, JobKind.UPSCALE)
+        return (
+            "img2img" if img2img else "txt2img",
+            self.kind is JobKind.UPSCALE,
+            self.spec.width,
+            self.spec.height,
+            self.spec.steps,
+            self.spec.effective_steps,
+            self.spec.guidance_scale,
+            self.spec.tile,
+            self.strength,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GenResult:
+    job_id: str
+    images: list[bytes]  # PNG bytes, one per image, in order
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class GenProgress:
+    job_ids: tuple[str, ...]
+    step: int
+    total_steps: int
+    preview_jpeg: bytes | None = None  # small preview of the first image of each job, when due
+    previews: dict[str, bytes] = field(default_factory=dict)  # job id -> small JPEG preview
+
+    @property
+    def percent(self) -> int:
+        return min(100, round(100 * self.step / max(1, self.total_steps)))
+
+
+class GenerationCancelled(Exception):
+    """Raised by the engine when every job in the batch was cancelled between steps."""
+
+
+class GenerationError(Exception):
+    """A failure of the system (not the user): the job fails and its quota is refunded."""
+
+
+ProgressCallback = Callable[[GenProgress], None]
+CancelCheck = Callable[[str], bool]
+
+
+class Engine(Protocol):
+    """Turns a batch of compatible requests into images. Blocking; the worker calls it off the event loop."""
+
+    model_id: str
+
+    def generate(
+        self,
+        batch: list[GenRequest],
+        progress: ProgressCallback | None = None,
+        is_cancelled: CancelCheck | None = None,
+    ) -> list[GenResult]: ...
+
+
+class AsyncEngine(Protocol):
+    """What the worker awaits: an Engine run off the event loop (gen.runner), or a test double.
+
+    `progress` is called on the event loop. `is_cancelled` may be called from the generation thread.
+    """
+
+    model_id: str
+
+    async def generate(
+        self,
+        batch: list[GenRequest],
+        progress: ProgressCallback | None = None,
+        is_cancelled: CancelCheck | None = None,
+    ) -> list[GenResult]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UserDefaults:
+    """A user's /settings: applied by the prompt parser where the prompt does not say otherwise."""
+
+    aspect_ratio: str | None = None
+    stylize: int | None = None
+    quality: float | None = None
+    chaos: int | None = None
+    stop: int | None = None
+    tile: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> UserDefaults:
+        data = data or {}
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})

@@ -1,0 +1,1 @@
+"""Database fixtures: a real SQLite file and the local PostgreSQL server."""

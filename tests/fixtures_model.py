@@ -1,0 +1,1 @@
+"""Model fixtures: the tiny random-weight pipeline, built once per test session."""
