@@ -10,7 +10,7 @@ from collections.abc import Sequence
 # command -> "module:function"; each handler takes the parsed argparse.Namespace and returns an exit code.
 HANDLERS = {
     "parse": "imaginebot.cli_parse:run_parse",
-    "imagine": "imaginebot.cli_imagine:run_imagine",
+    "imagine": "imaginebot.local:run_imagine",
     "run": "imaginebot.cli_run:run_bot",
     "worker": "imaginebot.cli_admin:run_worker",
     "db": "imaginebot.cli_admin:run_db",
