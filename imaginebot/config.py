@@ -64,6 +64,7 @@ class GenSettings(_Section):
     device: str = "auto"
     dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
     scheduler: str = ""
+    config_dir: str = ""
     steps: int = Field(30, ge=1, le=150)
     base_resolution: int = Field(0, ge=0, le=2048)
     compile: bool = False
