@@ -1,0 +1,142 @@
+"""`imaginebot parse` as a user runs it: a subprocess, JSON lines out, exit codes 0 and 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+INTERFACE_JOB = {
+    "prompt": "a red fox in snow",
+    "negative_prompt": "",
+    "weights": [{"text": "a red fox in snow", "weight": 1.0}],
+    "aspect_ratio": "3:2",
+    "width": 624,
+    "height": 416,
+    "seed": 42,
+    "chaos": 0,
+    "stylize": 100,
+    "quality": 1.0,
+    "stop": 100,
+    "tile": False,
+    "steps": 30,
+    "guidance_scale": 7.0,
+}
+HEAVY = ("torch", "diffusers", "discord", "sqlalchemy", "transformers", "aiohttp")
+
+
+def _command() -> list[str]:
+    script = Path(sys.executable).with_name("imaginebot")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "imaginebot.cli"]
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[gen]\nmodel = "tiny"\n[queue]\nmax_repeat = 4\nmax_permutations = 16\n', encoding="utf-8"
+    )
+    return path
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGINEBOT_")}
+    env["PYTHONIOENCODING"] = "utf-8"
+    return env
+
+
+def run_parse(config: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*_command(), "parse", "--config", str(config), *args],
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=_env(),
+        cwd=config.parent,
+        timeout=60,
+    )
+
+
+def lines(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_interface_example_exact(config: Path) -> None:
+    result = run_parse(config, "a red fox in snow --ar 3:2 --seed 42")
+    assert result.returncode == 0, result.stderr
+    assert lines(result) == [{"jobs": [INTERFACE_JOB]}]
+    assert result.stdout.endswith("\n") and result.stdout.count("\n") == 1
+    # The key order is the documented one.
+    assert list(json.loads(result.stdout)["jobs"][0]) == list(INTERFACE_JOB)
+
+
+def test_error_from_argument(config: Path) -> None:
+    result = run_parse(config, "a fox --chaos 150")
+    assert result.returncode == 2
+    assert lines(result) == [{"error": "--chaos 150 is out of range: use a whole number from 0 to 100"}]
+
+
+def test_stdin_one_prompt_a_line(config: Path) -> None:
+    stdin = "a red fox in snow --ar 3:2 --seed 42\n\n   \n{red, blue} bird --r 2\r\nfox —seed x\n狐 in snow"
+    result = run_parse(config, stdin=stdin)
+    assert result.returncode == 2, result.stderr
+    out = lines(result)
+    assert len(out) == 4
+    assert out[0] == {"jobs": [INTERFACE_JOB]}
+    assert [j["prompt"] for j in out[1]["jobs"]] == ["red bird", "red bird", "blue bird", "blue bird"]
+    assert out[2] == {"error": "--seed x is not valid: use a whole number from 0 to 4294967295"}
+    assert out[3]["jobs"][0]["prompt"] == "狐 in snow"
+    assert "狐" in result.stdout  # not escaped as \\u72d0
+
+
+def test_stdin_all_valid_exits_zero(config: Path) -> None:
+    result = run_parse(config, stdin="a fox\nhot dog::1.5 food::-1 --no bun\n")
+    assert result.returncode == 0
+    out = lines(result)
+    assert out[1]["jobs"][0]["weights"] == [
+        {"text": "hot dog", "weight": 1.5},
+        {"text": "food", "weight": -1.0},
+    ]
+    assert out[1]["jobs"][0]["negative_prompt"] == "bun"
+
+
+def test_empty_stdin_prints_nothing(config: Path) -> None:
+    result = run_parse(config, stdin="\n\n")
+    assert (result.returncode, result.stdout) == (0, "")
+
+
+def test_limits_come_from_the_configuration(config: Path) -> None:
+    config.write_text('[gen]\nmodel = "tiny"\nbase_resolution = 1024\nsteps = 20\n[queue]\nmax_repeat = 2\n')
+    result = run_parse(config, stdin="a --q .5\na --repeat 3\n")
+    first, second = lines(result)
+    assert first["jobs"][0]["width"] == 1024 and first["jobs"][0]["steps"] == 10
+    assert second == {"error": "--repeat 3 is out of range: use a whole number from 1 to 2"}
+
+
+def test_bad_configuration_is_reported(tmp_path: Path) -> None:
+    bad = tmp_path / "config.toml"
+    bad.write_text("[queue]\nmax_repeat = 0\n")
+    result = run_parse(bad, "a fox")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "max_repeat" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_parse_imports_nothing_heavy(config: Path) -> None:
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from imaginebot.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    rc = main(['parse', '--config', {str(config)!r}, 'a fox --ar 3:2'])\n"
+        f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
+        "print(json.dumps({'rc': rc, 'heavy': heavy}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=60, check=True
+    )
+    assert json.loads(result.stdout) == {"rc": 0, "heavy": []}
