@@ -21,11 +21,15 @@ HANDLERS = {
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="F", help="configuration file (default: IMAGINEBOT_CONFIG or ./config.toml)")
+    p.add_argument(
+        "--config", metavar="F", help="configuration file (default: IMAGINEBOT_CONFIG or ./config.toml)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="imaginebot", description="A self-hosted, Midjourney-style image bot.")
+    parser = argparse.ArgumentParser(
+        prog="imaginebot", description="A self-hosted, Midjourney-style image bot."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("parse", help="parse Midjourney-style prompts and print the jobs as JSON lines")

@@ -38,7 +38,7 @@ async def _imagine(settings: Settings, prompt: str, out: Path, user_id: int) -> 
         try:
             await upgrade_schema(db_engine)  # the embedded default needs no separate `db upgrade` step
             queue = Queue(db_engine, settings)
-            defaults = await queue.get_user_settings(user_id)
+            defaults = await queue.get_settings(user_id)
             specs = parse_prompt(prompt, ParserLimits.from_settings(settings), defaults)
             jobs = await queue.enqueue(user_id, specs, model=settings.gen.model)
         except (PromptError, QueueRefusal, DatabaseError) as err:
@@ -76,8 +76,14 @@ async def _generate(settings: Settings, queue: Any, ids: list[str]) -> str:
 async def _watch(queue: Any, ids: list[str], worker_task: asyncio.Task[None] | None) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeElapsedColumn(), transient=True, console=_stderr_console()) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        transient=True,
+        console=_stderr_console(),
+    ) as bar:
         tasks = {job_id: bar.add_task(f"job {job_id}", total=100) for job_id in ids}
         pending = set(ids)
         while pending:
@@ -119,9 +125,17 @@ async def _write_results(queue: Any, ids: list[str], out: Path, scheduler: str) 
         grid.write_bytes(grid_png([image.png for image in images]))
         spec = job.spec
         line = {
-            "job_id": job_id, "prompt": spec.prompt, "negative_prompt": spec.negative_prompt, "seed": job.seed,
-            "width": spec.width, "height": spec.height, "steps": spec.steps,
-            "guidance_scale": spec.guidance_scale, "scheduler": scheduler, "images": paths, "grid": str(grid),
+            "job_id": job_id,
+            "prompt": spec.prompt,
+            "negative_prompt": spec.negative_prompt,
+            "seed": job.seed,
+            "width": spec.width,
+            "height": spec.height,
+            "steps": spec.steps,
+            "guidance_scale": spec.guidance_scale,
+            "scheduler": scheduler,
+            "images": paths,
+            "grid": str(grid),
         }
         print(json.dumps(line, ensure_ascii=False), flush=True)
     return code

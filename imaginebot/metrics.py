@@ -21,7 +21,9 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 QUEUE_DEPTH = Gauge("imaginebot_queue_depth", "Jobs waiting in the queue", registry=REGISTRY)
 JOBS_BY_STATUS = Gauge("imaginebot_jobs", "Jobs in the database by status", ["status"], registry=REGISTRY)
-CHARGED_TODAY = Gauge("imaginebot_jobs_charged_today", "Jobs charged to quotas today (UTC)", registry=REGISTRY)
+CHARGED_TODAY = Gauge(
+    "imaginebot_jobs_charged_today", "Jobs charged to quotas today (UTC)", registry=REGISTRY
+)
 GEN_SECONDS_PER_IMAGE = Histogram(
     "imaginebot_generation_seconds_per_image",
     "Wall time of a generation batch divided by its images",
@@ -65,8 +67,12 @@ def make_app(stats: StatsSource, role: str) -> web.Application:
             await stats()
         except Exception as exc:  # the database is what a health check is for
             log.warning("health check: database unavailable: %s", exc)
-            return web.json_response({"status": "unavailable", "role": role, "reason": "database"}, status=503)
-        return web.json_response({"status": "ok", "role": role, "uptime_s": round(time.monotonic() - started)})
+            return web.json_response(
+                {"status": "unavailable", "role": role, "reason": "database"}, status=503
+            )
+        return web.json_response(
+            {"status": "ok", "role": role, "uptime_s": round(time.monotonic() - started)}
+        )
 
     async def metrics(_: web.Request) -> web.Response:
         try:

@@ -83,10 +83,18 @@ def test_unknown_key_in_file_and_missing_file(tmp_path: Path) -> None:
 
 
 def test_cli_reports_a_bad_key_in_one_line_and_never_prints_the_token(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "IMAGINEBOT_QUEUE__MAX_BATCH": "nope", "DISCORD_TOKEN": "secret-token-xyz"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "IMAGINEBOT_QUEUE__MAX_BATCH": "nope",
+        "DISCORD_TOKEN": "secret-token-xyz",
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "imaginebot.cli", "parse", "a fox"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
