@@ -1,0 +1,149 @@
+"""The claim: one statement that picks a fair batch of compatible jobs and leases it to a worker.
+
+Fairness is round-robin by each user's place in their own line: a queued job's *place* is its rank among
+its user's queued jobs plus the user's running jobs, so a user's first waiting job competes with everyone
+else's first, whatever they queued before. Ties go to the user served least recently
+(`users.last_claimed_at`), then to the older job. `quota.max_running` caps place, so a user never holds
+more than that many running jobs.
+
+The fairest job (the *head*) picks the batch: jobs with its `batch_key` (same kind family, size, steps,
+guidance, tiling, strength — see GenRequest.batch_key) are taken in fairness order while their images
+fit in `max_images`. The head is always taken, even when it alone exceeds `max_images`.
+
+Only a window of the fairest `:scan` jobs (max_images + 32) is considered for the batch, so a claim reads
+few job rows however long the queue is.
+
+PostgreSQL: the window's rows are locked with `FOR UPDATE SKIP LOCKED`, so concurrent workers take
+disjoint batches without waiting for each other (a worker that finds the fairest jobs locked takes the
+next ones); the UPDATE's `status = 'queued'` check is re-evaluated on the locked row, so a job is never
+claimed twice. SQLite: the write transaction runs under
+`BEGIN IMMEDIATE` (one writer at a time), and the statement is `UPDATE … WHERE id IN (SELECT …) RETURNING`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, BigInteger, Float, Integer, String, TextualSelect, bindparam, text
+
+from db.models import UTCDateTime
+
+_RANKED = """
+running AS (
+    SELECT user_id, count(*) AS n FROM jobs WHERE status = 'running' GROUP BY user_id
+),
+ranked AS (
+    SELECT j.id, j.user_id, j.model, j.created_at,
+           row_number() OVER (PARTITION BY j.model, j.user_id ORDER BY j.created_at, j.id) AS rn
+    FROM jobs j
+    WHERE j.status = 'queued' {model_filter}
+),
+eligible AS (
+    SELECT r.id, r.model, r.created_at, u.last_claimed_at, r.rn + coalesce(run.n, 0) AS place
+    FROM ranked r
+    JOIN users u ON u.id = r.user_id
+    LEFT JOIN running run ON run.user_id = r.user_id
+    {eligible_filter}
+)"""
+# `ranked` reads only the covering index ix_jobs_claim (status, model, user_id, created_at, id). Job rows
+# are read only for the candidate window: the `:scan` fairest jobs that may start now.
+
+_ORDER = "place, last_claimed_at NULLS FIRST, created_at, id"
+_E_ORDER = "e.place, e.last_claimed_at NULLS FIRST, e.created_at, e.id"
+
+_PICKED = f"""
+picked AS (
+    SELECT c.id, row_number() OVER w AS pos, sum(c.image_count) OVER w AS cum
+    FROM (
+        SELECT * FROM candidates
+        WHERE batch_key = (SELECT h.batch_key FROM candidates h ORDER BY {_ORDER} LIMIT 1)
+        ORDER BY {_ORDER}
+        LIMIT :max_images
+    ) c
+    WINDOW w AS (ORDER BY c.place, c.last_claimed_at NULLS FIRST, c.created_at, c.id)
+)"""
+
+_SET = """
+    status = 'running', lease_owner = :worker, lease_expires_at = :expires, started_at = :now,
+    attempts = jobs.attempts + 1, progress = 0"""
+
+_RETURNING = """
+RETURNING jobs.id, jobs.user_id, jobs.kind, jobs.spec, jobs.seed, jobs.strength, jobs.attempts,
+          jobs.image_count, jobs.parent_job_id, jobs.parent_index, jobs.created_at"""
+
+_ELIGIBLE = """WHERE r.rn <= :max_running AND r.rn + coalesce(run.n, 0) <= :max_running
+      AND NOT (SELECT q.paused FROM queue_state q WHERE q.id = 1)"""
+
+_CLAIM_RANKED = _RANKED.format(model_filter="AND j.model = :model", eligible_filter=_ELIGIBLE)
+
+CLAIM_POSTGRESQL = f"""
+WITH {_CLAIM_RANKED},
+fairest AS (
+    SELECT * FROM eligible e ORDER BY {_E_ORDER}
+),
+candidates AS (
+    SELECT e.id, j.batch_key, j.image_count, e.place, e.last_claimed_at, e.created_at
+    FROM fairest e JOIN jobs j ON j.id = e.id
+    WHERE j.status = 'queued'
+    ORDER BY {_E_ORDER}
+    LIMIT :scan
+    FOR UPDATE OF j SKIP LOCKED
+),{_PICKED},
+claimed AS (
+    UPDATE jobs SET {_SET}
+    FROM picked p
+    WHERE jobs.id = p.id AND jobs.status = 'queued' AND (p.cum <= :max_images OR p.pos = 1)
+    {_RETURNING}
+),
+served AS (  -- round-robin bookkeeping; a user row locked by an enqueue or a ban is skipped, not awaited
+    UPDATE users SET last_claimed_at = :now
+    WHERE id IN (SELECT u.id FROM users u WHERE u.id IN (SELECT user_id FROM claimed) FOR UPDATE SKIP LOCKED)
+)
+SELECT * FROM claimed"""
+
+CLAIM_SQLITE = f"""
+WITH {_CLAIM_RANKED},
+candidates AS (
+    SELECT e.id, j.batch_key, j.image_count, e.place, e.last_claimed_at, e.created_at
+    FROM (SELECT * FROM eligible ORDER BY {_ORDER} LIMIT :scan) e JOIN jobs j ON j.id = e.id
+),{_PICKED}
+UPDATE jobs SET {_SET}
+WHERE jobs.status = 'queued'
+  AND jobs.id IN (SELECT p.id FROM picked p WHERE p.cum <= :max_images OR p.pos = 1)
+{_RETURNING}"""
+
+# Positions of every queued job in its model's claim order (ignoring max_running: a user's later jobs
+# simply come after their earlier ones).
+POSITIONS = f"""
+WITH {_RANKED.format(model_filter="", eligible_filter="")}
+SELECT e.id, row_number() OVER (PARTITION BY e.model ORDER BY {_ORDER}) AS position FROM eligible e"""
+
+
+def claim_statement(dialect: str) -> TextualSelect:
+    sql = CLAIM_POSTGRESQL if dialect == "postgresql" else CLAIM_SQLITE
+    return (
+        text(sql)
+        .bindparams(
+            bindparam("now", type_=UTCDateTime()),
+            bindparam("expires", type_=UTCDateTime()),
+            bindparam("worker", type_=String()),
+            bindparam("model", type_=String()),
+            bindparam("max_images", type_=Integer()),
+            bindparam("max_running", type_=Integer()),
+        )
+        .columns(
+            id=String(),
+            user_id=BigInteger(),
+            kind=String(),
+            spec=JSON(),
+            seed=BigInteger(),
+            strength=Float(),
+            attempts=Integer(),
+            image_count=Integer(),
+            parent_job_id=String(),
+            parent_index=Integer(),
+            created_at=UTCDateTime(),
+        )
+    )
+
+
+def positions_statement() -> TextualSelect:
+    return text(POSITIONS).columns(id=String(), position=Integer())

@@ -1,0 +1,103 @@
+"""Plumbing shared by the queue's parts: the engine, transactions, the clock and wake-ups."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Insert, Table, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from db.models import Base, Job
+from db.session import writer
+from imaginebot.config import Settings
+
+NOTIFY_CHANNEL = "imaginebot_jobs"
+Clock = Callable[[], datetime]
+
+# The columns a JobRecord is built from (everything but the internal batching and lease fields).
+JOB_COLUMNS = [c for c in Job.__table__.c if c.name not in ("batch_key", "lease_owner", "lease_expires_at")]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def day_start(now: datetime) -> datetime:
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def next_reset(now: datetime) -> datetime:
+    return day_start(now) + timedelta(days=1)
+
+
+class QueueCore:
+    def __init__(self, engine: AsyncEngine, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.dialect = engine.dialect.name
+        self._writer = writer(engine)
+        self._clock = clock or utc_now
+        self._waiters: set[asyncio.Event] = set()
+        # SQLite allows one writer at a time; writers of this process queue here instead of sleeping in
+        # SQLite's busy handler (other processes still wait up to busy_timeout).
+        self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.settings.queue.lease_seconds)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read transaction (plain BEGIN; never blocks the SQLite writer in WAL mode)."""
+        async with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction: BEGIN IMMEDIATE on SQLite, so read-then-write decisions cannot race."""
+        if self._write_lock is None:
+            async with self._writer.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock, self._writer.begin() as conn:
+            yield conn
+
+    def insert(self, table: type[Base] | Table) -> Insert:
+        """An INSERT that supports `on_conflict_do_nothing/update` on both backends."""
+        tbl: Any = table if isinstance(table, Table) else table.__table__
+        if self.dialect == "postgresql":
+            return postgresql.insert(tbl)
+        return sqlite.insert(tbl)
+
+    async def notify(self, conn: AsyncConnection) -> None:
+        """Wake workers once this transaction commits (PostgreSQL NOTIFY; in-process waiters always)."""
+        if self.dialect == "postgresql":
+            await conn.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+    def wake_local(self) -> None:
+        for event in list(self._waiters):
+            event.set()
+
+    def add_waiter(self, event: asyncio.Event) -> None:
+        self._waiters.add(event)
+
+    def remove_waiter(self, event: asyncio.Event) -> None:
+        self._waiters.discard(event)
+
+    async def _job_rows(
+        self, conn: AsyncConnection, where: Any, *, order: Any = None, limit: int | None = None
+    ):
+        stmt = select(*JOB_COLUMNS).where(where)
+        if order is not None:
+            stmt = stmt.order_by(*order) if isinstance(order, list | tuple) else stmt.order_by(order)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return (await conn.execute(stmt)).mappings().all()

@@ -1,0 +1,334 @@
+"""A job's life after enqueue: claim, heartbeat, progress, completion, failure, cancellation, lease expiry.
+
+Every transition is a compare-and-set: `UPDATE jobs … WHERE id = :id AND status = :expected` (and, for a
+worker, `AND lease_owner = :me`), so a stale worker — one whose lease expired and whose job was handed to
+another worker — can never overwrite the newer state.
+
+Jobs may run more than once: a worker that dies or stalls loses its lease, and the job is claimed again
+(up to `queue.max_attempts` claims, then it fails and is refunded). That is safe because every side effect
+is idempotent: images are written in the same transaction as the winning `running → succeeded` CAS and
+keyed by (job_id, index), so a second run of the same job either loses the CAS and writes nothing, or
+rewrites identical keys that already exist (`ON CONFLICT DO NOTHING`); a refund only clears `charged`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.claim import claim_statement
+from db.errors import JobNotFound
+from db.models import AdminAudit, Job, JobImage, JobPreview, User
+from db.quota import QuotaOps
+from db.records import CancelOutcome, ClaimedJob, ProgressUpdate, RequeueReport
+from imaginebot.domain import GenResult, JobKind, JobSpec, JobStatus
+
+log = logging.getLogger(__name__)
+
+REFUNDED = " Your quota for it was refunded."
+
+
+def _held(job_ids: Iterable[str], worker_id: str) -> ColumnElement[bool]:
+    return and_(Job.id.in_(list(job_ids)), Job.status == JobStatus.RUNNING, Job.lease_owner == worker_id)
+
+
+_RELEASED = {"lease_owner": None, "lease_expires_at": None}
+
+
+class LifecycleOps(QuotaOps):
+    async def claim(self, worker_id: str, *, model: str, max_images: int) -> list[ClaimedJob]:
+        """Lease a fair batch of compatible queued jobs of `model` to `worker_id` (see db/claim.py).
+
+        Returns [] when nothing is claimable (empty or paused queue, everyone at `quota.max_running`).
+        Each claim counts one attempt. Parent images (upscale/variation) are loaded in the same transaction.
+        """
+        now = self.now()
+        params: dict[str, object] = {
+            "worker": worker_id,
+            "model": model,
+            "max_images": max(1, max_images),
+            "now": now,
+            "expires": now + self.lease,
+            "max_running": self.settings.quota.max_running,
+        }
+        params["scan"] = max(1, max_images) + 32
+        async with self.write() as conn:
+            rows = (await conn.execute(claim_statement(self.dialect), params)).mappings().all()
+            if not rows:
+                return []
+            if self.dialect != "postgresql":  # PostgreSQL does it in the claim statement
+                await self._mark_served(conn, sorted({r["user_id"] for r in rows}), now)
+            sources = await self._sources(conn, [(r["parent_job_id"], r["parent_index"]) for r in rows])
+        jobs = [
+            ClaimedJob(
+                id=r["id"],
+                user_id=r["user_id"],
+                kind=JobKind(r["kind"]),
+                spec=JobSpec.from_json(r["spec"]),
+                seed=int(r["seed"]),
+                strength=r["strength"],
+                attempts=r["attempts"],
+                image_count=r["image_count"],
+                parent_job_id=r["parent_job_id"],
+                parent_index=r["parent_index"],
+                source_png=sources.get((r["parent_job_id"], r["parent_index"])),
+            )
+            for r in sorted(rows, key=lambda r: (r["created_at"], r["id"]))
+        ]
+        log.debug("worker %s claimed %s", worker_id, [j.id for j in jobs])
+        return jobs
+
+    async def _mark_served(self, conn: AsyncConnection, user_ids: list[int], now: datetime) -> None:
+        """Round-robin bookkeeping (SQLite; the PostgreSQL claim statement does this itself)."""
+        await conn.execute(update(User).where(User.id.in_(user_ids)).values(last_claimed_at=now))
+
+    async def _sources(
+        self, conn: AsyncConnection, keys: list[tuple[str | None, int | None]]
+    ) -> dict[tuple[str, int], bytes]:
+        wanted = {(j, i) for j, i in keys if j is not None and i is not None}
+        if not wanted:
+            return {}
+        cond = or_(*(and_(JobImage.job_id == j, JobImage.index == i) for j, i in wanted))
+        rows = (
+            await conn.execute(select(JobImage.job_id, JobImage.index.label("idx"), JobImage.png).where(cond))
+        ).all()
+        return {(r.job_id, r.idx): r.png for r in rows}
+
+    async def heartbeat(self, worker_id: str, job_ids: Sequence[str]) -> set[str]:
+        """Renew the leases; return the ids this worker still holds (a missing id was cancelled or lost)."""
+        if not job_ids:
+            return set()
+        async with self.write() as conn:
+            stmt = (
+                update(Job).where(_held(job_ids, worker_id)).values(lease_expires_at=self.now() + self.lease)
+            )
+            return set((await conn.execute(stmt.returning(Job.id))).scalars())
+
+    async def held(self, worker_id: str, job_ids: Sequence[str]) -> set[str]:
+        """Which of these jobs are still running under this worker's lease (a read; renews nothing)."""
+        async with self.read() as conn:
+            return set((await conn.execute(select(Job.id).where(_held(job_ids, worker_id)))).scalars())
+
+    async def set_progress(
+        self, job_id: str, worker_id: str, percent: int, preview_jpeg: bytes | None = None
+    ) -> bool:
+        return bool(await self.set_progress_many(worker_id, [ProgressUpdate(job_id, percent, preview_jpeg)]))
+
+    async def set_progress_many(self, worker_id: str, updates: Sequence[ProgressUpdate]) -> set[str]:
+        """Store progress (and the latest preview) of jobs this worker holds; returns those still held."""
+        if not updates:
+            return set()
+        now = self.now()
+        async with self.write() as conn:
+            held = set(
+                (
+                    await conn.execute(select(Job.id).where(_held([u.job_id for u in updates], worker_id)))
+                ).scalars()
+            )
+            mine = [u for u in updates if u.job_id in held]
+            if mine:
+                stmt = update(Job).where(Job.id == bindparam("jid")).values(progress=bindparam("pct"))
+                await conn.execute(
+                    stmt, [{"jid": u.job_id, "pct": max(0, min(100, u.percent))} for u in mine]
+                )
+            previews = [
+                {"job_id": u.job_id, "jpeg": u.preview_jpeg, "updated_at": now}
+                for u in mine
+                if u.preview_jpeg
+            ]
+            if previews:
+                ins = self.insert(JobPreview)
+                await conn.execute(
+                    ins.on_conflict_do_update(  # type: ignore[attr-defined]
+                        index_elements=["job_id"],
+                        set_={"jpeg": ins.excluded.jpeg, "updated_at": ins.excluded.updated_at},  # type: ignore[attr-defined]
+                    ),
+                    previews,
+                )
+        return held
+
+    async def complete(self, job_id: str, worker_id: str, result: GenResult) -> bool:
+        """`running → succeeded` with the images, if this worker still holds the lease. Idempotent."""
+        return job_id in await self.complete_many(worker_id, [result])
+
+    async def complete_many(self, worker_id: str, results: Sequence[GenResult]) -> set[str]:
+        """Finish a batch in one transaction; returns the job ids whose CAS this worker won.
+
+        Results of jobs the worker no longer holds (cancelled, or lease lost to another worker) are
+        dropped without a trace. Images are keyed (job_id, index 1…n) and inserted `ON CONFLICT DO NOTHING`.
+        """
+        if not results:
+            return set()
+        now = self.now()
+        async with self.write() as conn:
+            stmt = (
+                update(Job)
+                .where(_held([r.job_id for r in results], worker_id))
+                .values(status=JobStatus.SUCCEEDED, progress=100, finished_at=now, error=None, **_RELEASED)
+                .returning(Job.id)
+            )
+            won = set((await conn.execute(stmt)).scalars())
+            images = [
+                {
+                    "job_id": r.job_id,
+                    "image_index": k,
+                    "png": png,
+                    "width": r.width,
+                    "height": r.height,
+                    "created_at": now,
+                }
+                for r in results
+                if r.job_id in won
+                for k, png in enumerate(r.images, start=1)
+            ]
+            if images:
+                await conn.execute(self.insert(JobImage).on_conflict_do_nothing(), images)  # type: ignore[attr-defined]
+            if won:
+                await conn.execute(delete(JobPreview).where(JobPreview.job_id.in_(won)))
+        return won
+
+    async def fail(self, job_id: str, worker_id: str, error: str, *, retry: bool) -> JobStatus | None:
+        """A system failure of a running job. `error` is a sentence for the user.
+
+        retry=True (an unexpected error): back to `queued` while attempts < queue.max_attempts, otherwise
+        failed and refunded. retry=False (a deterministic failure, e.g. the engine's GenerationError): failed
+        and refunded at once. Returns the new status, or None if this worker no longer held the job.
+        """
+        now = self.now()
+        async with self.write() as conn:
+            if retry:
+                stmt = (
+                    update(Job)
+                    .where(_held([job_id], worker_id), Job.attempts < self.settings.queue.max_attempts)
+                    .values(status=JobStatus.QUEUED, progress=0, error=error, **_RELEASED)
+                    .returning(Job.id)
+                )
+                if (await conn.execute(stmt)).first() is not None:
+                    await self.notify(conn)
+                    self.wake_local()
+                    return JobStatus.QUEUED
+            stmt = (
+                update(Job)
+                .where(_held([job_id], worker_id))
+                .values(
+                    status=JobStatus.FAILED,
+                    charged=False,
+                    finished_at=now,
+                    error=error + REFUNDED,
+                    **_RELEASED,
+                )
+                .returning(Job.id)
+            )
+            if (await conn.execute(stmt)).first() is None:
+                return None
+            await conn.execute(delete(JobPreview).where(JobPreview.job_id == job_id))
+            return JobStatus.FAILED
+
+    async def release(self, worker_id: str, job_ids: Sequence[str]) -> list[str]:
+        """Give running jobs back to the queue without counting the attempt (a worker shutting down)."""
+        if not job_ids:
+            return []
+        async with self.write() as conn:
+            stmt = (
+                update(Job)
+                .where(_held(job_ids, worker_id))
+                .values(
+                    status=JobStatus.QUEUED,
+                    attempts=Job.attempts - 1,
+                    progress=0,
+                    started_at=None,
+                    **_RELEASED,
+                )
+                .returning(Job.id)
+            )
+            released = list((await conn.execute(stmt)).scalars())
+            if released:
+                await self.notify(conn)
+        self.wake_local()
+        return released
+
+    async def requeue_expired(self) -> RequeueReport:
+        """Expired leases go back to `queued`, or to `failed` + refunded after queue.max_attempts claims."""
+        now = self.now()
+        expired = and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now)
+        async with self.read() as conn:
+            if not (await conn.execute(select(func.count()).select_from(Job).where(expired))).scalar_one():
+                return RequeueReport([], [])
+        max_attempts = self.settings.queue.max_attempts
+        error = (
+            f"The worker generating this job stopped responding, {max_attempts} times; "
+            "the job was given up." + REFUNDED
+        )
+        async with self.write() as conn:
+            failed = list(
+                (
+                    await conn.execute(
+                        update(Job)
+                        .where(expired, Job.attempts >= max_attempts)
+                        .values(
+                            status=JobStatus.FAILED, charged=False, finished_at=now, error=error, **_RELEASED
+                        )
+                        .returning(Job.id)
+                    )
+                ).scalars()
+            )
+            requeued = list(
+                (
+                    await conn.execute(
+                        update(Job)
+                        .where(expired)
+                        .values(status=JobStatus.QUEUED, progress=0, **_RELEASED)
+                        .returning(Job.id)
+                    )
+                ).scalars()
+            )
+            if failed:
+                await conn.execute(delete(JobPreview).where(JobPreview.job_id.in_(failed)))
+            if requeued:
+                await self.notify(conn)
+        if requeued:
+            self.wake_local()
+        for job_id in requeued:
+            log.warning("job %s: lease expired; queued again", job_id)
+        for job_id in failed:
+            log.warning("job %s: lease expired after %d attempts; failed and refunded", job_id, max_attempts)
+        return RequeueReport(requeued, failed)
+
+    async def cancel(
+        self, job_id: str, *, actor: str | None = None, user_id: int | None = None
+    ) -> CancelOutcome:
+        """Cancel a job. Queued: cancelled and refunded. Running: cancelled (its worker notices within about a
+        second, stops and drops the results); a job that started is not refunded. `user_id` restricts the
+        cancel to that user's own job; `actor` (an admin) is written to the audit log."""
+        now = self.now()
+        mine = Job.id == job_id if user_id is None else and_(Job.id == job_id, Job.user_id == user_id)
+        async with self.write() as conn:
+            if (await conn.execute(select(Job.status).where(mine))).first() is None:
+                raise JobNotFound(job_id)
+            ended = {"status": JobStatus.CANCELLED, "finished_at": now, **_RELEASED}
+            outcome = CancelOutcome.ALREADY_FINISHED
+            stmt = update(Job).where(mine, Job.status == JobStatus.QUEUED).values(charged=False, **ended)
+            if (await conn.execute(stmt.returning(Job.id))).first() is not None:
+                outcome = CancelOutcome.REFUNDED
+            else:
+                stmt = update(Job).where(mine, Job.status == JobStatus.RUNNING).values(**ended)
+                if (await conn.execute(stmt.returning(Job.id))).first() is not None:
+                    outcome = CancelOutcome.STOPPING
+            if outcome is not CancelOutcome.ALREADY_FINISHED:
+                await conn.execute(delete(JobPreview).where(JobPreview.job_id == job_id))
+            if actor is not None:
+                await conn.execute(
+                    self.insert(AdminAudit).values(
+                        at=now, actor=actor, action="cancel", target=job_id, reason=outcome.value
+                    )
+                )
+        return outcome
+
+    async def is_cancelled(self, job_id: str) -> bool:
+        async with self.read() as conn:
+            status = (await conn.execute(select(Job.status).where(Job.id == job_id))).scalar_one_or_none()
+        return status is JobStatus.CANCELLED

@@ -1,0 +1,87 @@
+"""Migrations, run programmatically on the configured database (`imaginebot db upgrade|current|downgrade`).
+
+The Alembic environment lives in `db/migrations` (shipped as package data), so this works from any
+working directory and on an installed package.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db.session import create_engine, current_revisions, ping, writer
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK_KEY = 0x1A9B07  # any constant; names imaginebot's migration lock among advisory locks
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    cfg = Config(str(MIGRATIONS_DIR / "alembic.ini"))
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+@cache
+def script_directory() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def script_heads() -> set[str]:
+    return set(script_directory().get_heads())
+
+
+async def _run(engine: AsyncEngine, action: str, revision: str) -> None:
+    async with writer(engine).begin() as conn:
+        if engine.dialect.name == "postgresql":  # concurrent upgraders wait here, then find nothing to do
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+
+        def run(sync_conn: Connection) -> None:
+            cfg = alembic_config(sync_conn)
+            if action == "upgrade":
+                command.upgrade(cfg, revision)
+            else:
+                command.downgrade(cfg, revision)
+
+        await conn.run_sync(run)
+
+
+async def upgrade_engine(engine: AsyncEngine, revision: str = "head") -> None:
+    """Upgrade the database behind an open engine (one transaction; concurrent upgraders serialise)."""
+    await _run(engine, "upgrade", revision)
+
+
+async def _apply(url: str, action: str, revision: str) -> None:
+    engine = create_engine(url)
+    try:
+        await ping(engine)
+        await _run(engine, action, revision)
+    finally:
+        await engine.dispose()
+
+
+async def upgrade(url: str, revision: str = "head") -> None:
+    await _apply(url, "upgrade", revision)
+
+
+async def downgrade(url: str, revision: str) -> None:
+    await _apply(url, "downgrade", revision)
+
+
+async def current(url: str) -> set[str]:
+    """The database's revision(s); empty for a database that was never migrated."""
+    engine = create_engine(url)
+    try:
+        await ping(engine)
+        async with engine.connect() as conn:
+            return await current_revisions(conn)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,186 @@
+"""The schema: users, jobs (queue and history in one table), images, previews, the admin audit log and the
+one-row queue state. Schema changes happen only through Alembic revisions in `db/migrations/versions`.
+
+Times are stored as UTC. SQLite has no time zone type, so `UTCDateTime` stores naive UTC there and hands
+back aware datetimes everywhere; text SQL that compares times must bind them with this type too.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncAttrs
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from imaginebot.domain import JobKind, JobStatus
+
+JOB_ID_LENGTH = 12
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend (naive UTC text on SQLite, timestamptz on PostgreSQL)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _enum(cls: type[JobKind] | type[JobStatus], name: str) -> Enum:
+    # VARCHAR + CHECK rather than a native PostgreSQL enum: portable, and a new kind is a plain migration.
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+_UNDELIVERED = text("delivered_at IS NULL AND channel_id IS NOT NULL")
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(AsyncAttrs, DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)  # Discord user id
+    banned: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    ban_reason: Mapped[str | None] = mapped_column(Text)
+    daily_limit: Mapped[int | None] = mapped_column(Integer)  # admin override of quota.daily_jobs
+    quota_reset_at: Mapped[datetime | None]  # jobs charged before this do not count today
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # UserDefaults.to_json()
+    last_claimed_at: Mapped[datetime | None]  # round-robin tie-break: least recently served first
+    created_at: Mapped[datetime]
+
+
+class Job(Base):
+    """One job: the queue entry while queued/running, the history row afterwards, and the delivery outbox."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_claim", "status", "model", "user_id", "created_at", "id"),
+        Index("ix_jobs_user_status", "user_id", "status"),
+        Index("ix_jobs_user_created", "user_id", "created_at"),
+        Index("ix_jobs_created", "created_at"),
+        Index("ix_jobs_undelivered", "finished_at", sqlite_where=_UNDELIVERED, postgresql_where=_UNDELIVERED),
+        CheckConstraint("progress >= 0 AND progress <= 100", name="ck_jobs_progress"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id"))
+    kind: Mapped[JobKind] = mapped_column(_enum(JobKind, "job_kind"))
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus, "job_status"))
+    model: Mapped[str] = mapped_column(String(512))  # gen.model at enqueue; workers claim only their own
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONType)  # JobSpec.to_json() with the seed filled in
+    seed: Mapped[int] = mapped_column(BigInteger)
+    batch_key: Mapped[str] = mapped_column(String(256))  # GenRequest.batch_key() as JSON, for GROUP BY
+    image_count: Mapped[int] = mapped_column(Integer)
+    parent_job_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("jobs.id", ondelete="SET NULL"))
+    parent_index: Mapped[int | None] = mapped_column(Integer)  # 1-based image of the parent (U1…U4/V1…V4)
+    strength: Mapped[float | None] = mapped_column(Float)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # times claimed
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None]
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)  # user-facing text
+    charged: Mapped[bool] = mapped_column(Boolean, default=True)  # counts against the quota; refund = false
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    # Delivery (outbox): where the result goes, and what has been posted.
+    guild_id: Mapped[int | None] = mapped_column(BigInteger)
+    channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    interaction_id: Mapped[int | None] = mapped_column(BigInteger)
+    interaction_token: Mapped[str | None] = mapped_column(Text)
+    token_expires_at: Mapped[datetime | None]
+    application_id: Mapped[int | None] = mapped_column(BigInteger)
+    progress_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    result_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    delivered_at: Mapped[datetime | None]
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class JobImage(Base):
+    """A finished image. The primary key (job_id, index) makes a repeated write of the same result a no-op."""
+
+    __tablename__ = "job_images"
+
+    job_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    index: Mapped[int] = mapped_column("image_index", Integer, primary_key=True)  # 1-based
+    png: Mapped[bytes] = mapped_column(LargeBinary)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class JobPreview(Base):
+    """The latest progress preview of a running job (small JPEG); removed when the job finishes."""
+
+    __tablename__ = "job_previews"
+
+    job_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    jpeg: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime]
+
+
+class AdminAudit(Base):
+    __tablename__ = "admin_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))  # "discord:<id>" or "cli:<login>"
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class QueueState(Base):
+    """Exactly one row (id = 1), created by the initial migration."""
+
+    __tablename__ = "queue_state"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_queue_state_one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime]

@@ -1,0 +1,63 @@
+"""The delivery outbox: finished jobs whose result has not been posted to Discord yet.
+
+The bot may post a result more than once (a crash between posting and `mark_delivered`, or two bot
+replicas reading the same row); it posts with the job id as the message nonce so Discord drops the repeat.
+`mark_delivered` itself is a compare-and-set on `delivered_at IS NULL`: exactly one caller wins.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from db.models import Job
+from db.reads import ReadOps
+from db.records import JobRecord
+from imaginebot.domain import JobStatus
+
+FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class OutboxOps(ReadOps):
+    async def undelivered(self, limit: int = 50) -> list[JobRecord]:
+        """Finished jobs with a delivery target that have not been delivered, oldest finish first."""
+        cond = Job.status.in_(FINISHED) & Job.delivered_at.is_(None) & Job.channel_id.is_not(None)
+        async with self.read() as conn:
+            rows = await self._job_rows(conn, cond, order=[Job.finished_at, Job.id], limit=limit)
+        return [JobRecord.from_row(r) for r in rows]
+
+    async def running_with_delivery(self) -> list[JobRecord]:
+        """Running jobs with a delivery target (for progress edits), oldest start first."""
+        cond = (Job.status == JobStatus.RUNNING) & Job.channel_id.is_not(None)
+        async with self.read() as conn:
+            rows = await self._job_rows(conn, cond, order=[Job.started_at, Job.id])
+        return [JobRecord.from_row(r) for r in rows]
+
+    async def set_progress_message(self, job_id: str, message_id: int) -> None:
+        async with self.write() as conn:
+            await conn.execute(update(Job).where(Job.id == job_id).values(progress_message_id=message_id))
+
+    async def mark_delivered(self, job_id: str, result_message_id: int | None) -> bool:
+        """Record the delivery; True for exactly one caller per job (CAS on `delivered_at IS NULL`)."""
+        async with self.write() as conn:
+            stmt = (
+                update(Job)
+                .where(Job.id == job_id, Job.delivered_at.is_(None))
+                .values(
+                    delivered_at=self.now(),
+                    result_message_id=result_message_id,
+                    delivery_attempts=Job.delivery_attempts + 1,
+                )
+                .returning(Job.id)
+            )
+            return (await conn.execute(stmt)).first() is not None
+
+    async def delivery_failed(self, job_id: str) -> int:
+        """Count a failed delivery attempt; returns the attempts so far."""
+        async with self.write() as conn:
+            stmt = (
+                update(Job)
+                .where(Job.id == job_id)
+                .values(delivery_attempts=Job.delivery_attempts + 1)
+                .returning(Job.delivery_attempts)
+            )
+            return int((await conn.execute(stmt)).scalar_one_or_none() or 0)

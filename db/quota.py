@@ -1,0 +1,156 @@
+"""Daily quotas, per-user limits and /settings.
+
+Usage is counted, not stored: a user's usage today is the number of their jobs created since the later of
+00:00 UTC and their last `quota reset` that are still `charged`. A refund is `charged = false`, so it is
+an idempotent single-row update and can never be applied twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, ScalarSelect, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.core import QueueCore, day_start, next_reset
+from db.errors import UserNotFound
+from db.models import Job, QueueState, User
+from db.records import QuotaInfo
+from imaginebot.domain import JobStatus, UserDefaults
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    id: int
+    banned: bool
+    ban_reason: str | None
+    daily_limit: int | None
+    quota_reset_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    used_today: int
+    queued: int
+    running: int
+    paused: bool
+
+
+class QuotaOps(QueueCore):
+    def limit_for(self, user: UserRow | None) -> int:
+        if user is not None and user.daily_limit is not None:
+            return user.daily_limit
+        return self.settings.quota.daily_jobs
+
+    async def _lock_users(
+        self, conn: AsyncConnection, user_ids: list[int], now: datetime
+    ) -> dict[int, UserRow]:
+        """Create missing user rows and lock them (in the given order) until the transaction ends.
+
+        `INSERT … ON CONFLICT DO UPDATE` takes the row locks in one statement on PostgreSQL; a concurrent
+        transaction for the same user waits here, and counts only afterwards, in a *new* statement, so it
+        sees what the previous holder committed. On SQLite the transaction already holds the write lock.
+        """
+        # One statement whatever the number of users (executemany + RETURNING is sent as one multi-row
+        # INSERT), compiled once.
+        stmt = (
+            self.insert(User)
+            .on_conflict_do_update(  # type: ignore[attr-defined]
+                index_elements=[User.id], set_={"banned": User.__table__.c.banned}
+            )
+            .returning(
+                User.id,
+                User.banned,
+                User.ban_reason,
+                User.daily_limit,
+                User.quota_reset_at,
+                sort_by_parameter_order=True,
+            )
+        )
+        params = [{"id": u, "banned": False, "settings": {}, "created_at": now} for u in user_ids]
+        rows = (await conn.execute(stmt, params)).all()
+        return {
+            r.id: UserRow(r.id, bool(r.banned), r.ban_reason, r.daily_limit, r.quota_reset_at) for r in rows
+        }
+
+    async def _lock_user(self, conn: AsyncConnection, user_id: int, now: datetime) -> UserRow:
+        return (await self._lock_users(conn, [user_id], now))[user_id]
+
+    async def _user(self, conn: AsyncConnection, user_id: int) -> UserRow | None:
+        row = (
+            await conn.execute(
+                select(User.id, User.banned, User.ban_reason, User.daily_limit, User.quota_reset_at).where(
+                    User.id == user_id
+                )
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        return UserRow(row.id, bool(row.banned), row.ban_reason, row.daily_limit, row.quota_reset_at)
+
+    @staticmethod
+    def _since(user: UserRow | None, now: datetime) -> datetime:
+        start = day_start(now)
+        if user is not None and user.quota_reset_at is not None and user.quota_reset_at > start:
+            return user.quota_reset_at
+        return start
+
+    async def _usage(self, conn: AsyncConnection, user_id: int, since: datetime) -> Usage:
+        def count(*where: ColumnElement[bool]) -> ScalarSelect[int]:
+            return (
+                select(func.count()).select_from(Job).where(Job.user_id == user_id, *where).scalar_subquery()
+            )
+
+        stmt = select(
+            count(Job.charged.is_(True), Job.created_at >= since).label("used"),
+            count(Job.status == JobStatus.QUEUED).label("queued"),
+            count(Job.status == JobStatus.RUNNING).label("running"),
+            select(QueueState.paused).where(QueueState.id == 1).scalar_subquery().label("paused"),
+        )
+        row = (await conn.execute(stmt)).one()
+        return Usage(int(row.used), int(row.queued), int(row.running), bool(row.paused))
+
+    async def _quota_info(self, conn: AsyncConnection, user_id: int, user: UserRow | None) -> QuotaInfo:
+        now = self.now()
+        usage = await self._usage(conn, user_id, self._since(user, now))
+        limit = self.limit_for(user)
+        return QuotaInfo(
+            user_id=user_id,
+            daily_limit=limit,
+            used_today=usage.used_today,
+            left_today=max(0, limit - usage.used_today),
+            queued=usage.queued,
+            running=usage.running,
+            banned=bool(user and user.banned),
+            resets_at=next_reset(now),
+            ban_reason=user.ban_reason if user else None,
+            limit_overridden=bool(user and user.daily_limit is not None),
+        )
+
+    async def quota_info(self, user_id: int) -> QuotaInfo:
+        """The user's quota today (for /info); a user who never used the bot gets the defaults."""
+        async with self.read() as conn:
+            return await self._quota_info(conn, user_id, await self._user(conn, user_id))
+
+    async def quota_show(self, user_id: int) -> QuotaInfo:
+        """Like quota_info, but raises UserNotFound for a user the database has never seen."""
+        async with self.read() as conn:
+            user = await self._user(conn, user_id)
+            if user is None:
+                raise UserNotFound(user_id)
+            return await self._quota_info(conn, user_id, user)
+
+    async def user_exists(self, user_id: int) -> bool:
+        async with self.read() as conn:
+            return await self._user(conn, user_id) is not None
+
+    async def get_settings(self, user_id: int) -> UserDefaults:
+        async with self.read() as conn:
+            data = (await conn.execute(select(User.settings).where(User.id == user_id))).scalar_one_or_none()
+        return UserDefaults.from_json(data)
+
+    async def set_settings(self, user_id: int, defaults: UserDefaults) -> None:
+        async with self.write() as conn:
+            await self._lock_user(conn, user_id, self.now())
+            await conn.execute(update(User).where(User.id == user_id).values(settings=defaults.to_json()))

@@ -1,0 +1,186 @@
+"""Typed records the queue hands out. Plain frozen dataclasses: no ORM objects leave `db/`."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from imaginebot.domain import GenRequest, JobKind, JobSpec, JobStatus
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryTarget:
+    """Where a job's progress and result go on Discord. The token is never shown in a repr or a log."""
+
+    guild_id: int | None
+    channel_id: int
+    interaction_id: int | None = None
+    interaction_token: str | None = field(default=None, repr=False)
+    application_id: int | None = None
+    token_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: str
+    user_id: int
+    kind: JobKind
+    status: JobStatus
+    spec: JobSpec
+    seed: int
+    model: str
+    image_count: int
+    strength: float | None
+    parent_job_id: str | None
+    parent_index: int | None
+    attempts: int
+    progress: int
+    error: str | None
+    charged: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    guild_id: int | None = None
+    channel_id: int | None = None
+    interaction_id: int | None = None
+    interaction_token: str | None = field(default=None, repr=False)
+    application_id: int | None = None
+    token_expires_at: datetime | None = None
+    progress_message_id: int | None = None
+    result_message_id: int | None = None
+    delivered_at: datetime | None = None
+    delivery_attempts: int = 0
+    position: int | None = None  # 1-based place in the claim order while queued, else None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], position: int | None = None) -> JobRecord:
+        values = {name: row[name] for name in cls.__dataclass_fields__ if name in row}
+        values["kind"] = JobKind(row["kind"])
+        values["status"] = JobStatus(row["status"])
+        values["spec"] = JobSpec.from_json(row["spec"])
+        values["position"] = position
+        return cls(**values)
+
+    @property
+    def delivery(self) -> DeliveryTarget | None:
+        if self.channel_id is None:
+            return None
+        return DeliveryTarget(
+            self.guild_id,
+            self.channel_id,
+            self.interaction_id,
+            self.interaction_token,
+            self.application_id,
+            self.token_expires_at,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The job line of `imaginebot admin queue --json` and `imaginebot jobs --json`."""
+        return {
+            "job_id": self.id,
+            "user_id": self.user_id,
+            "kind": self.kind.value,
+            "status": self.status.value,
+            "attempts": self.attempts,
+            "position": self.position,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedJob:
+    """A job a worker now holds the lease on, with everything needed to generate it."""
+
+    id: str
+    user_id: int
+    kind: JobKind
+    spec: JobSpec
+    seed: int
+    strength: float | None
+    attempts: int
+    image_count: int
+    parent_job_id: str | None = None
+    parent_index: int | None = None
+    source_png: bytes | None = field(default=None, repr=False)  # the parent image, for upscale/variation
+
+    def request(self) -> GenRequest:
+        return GenRequest(self.id, self.kind, self.spec, self.seed, self.source_png, self.strength)
+
+
+@dataclass(frozen=True, slots=True)
+class JobImage:
+    job_id: str
+    index: int  # 1-based, as on the U1…U4 buttons
+    png: bytes = field(repr=False)
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressUpdate:
+    job_id: str
+    percent: int
+    preview_jpeg: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaInfo:
+    user_id: int
+    daily_limit: int
+    used_today: int
+    left_today: int
+    queued: int
+    running: int
+    banned: bool
+    resets_at: datetime
+    ban_reason: str | None = None
+    limit_overridden: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The line of `imaginebot admin quota show --json`."""
+        return {
+            "user_id": self.user_id,
+            "daily_limit": self.daily_limit,
+            "used_today": self.used_today,
+            "left_today": self.left_today,
+            "queued": self.queued,
+            "running": self.running,
+            "banned": self.banned,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    jobs_by_status: dict[str, int]
+    images: int
+    charged_today: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "jobs_by_status": self.jobs_by_status,
+            "images": self.images,
+            "charged_today": self.charged_today,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    reason: str
+
+
+class CancelOutcome(enum.StrEnum):
+    REFUNDED = "refunded"  # it was waiting: cancelled, and the quota given back
+    STOPPING = "stopping"  # it was running: cancelled, its worker drops the results; not refunded
+    ALREADY_FINISHED = "already_finished"  # nothing changed
+
+
+@dataclass(frozen=True, slots=True)
+class RequeueReport:
+    requeued: list[str]
+    failed: list[str]

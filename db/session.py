@@ -1,0 +1,180 @@
+"""Engines, transactions and the schema check.
+
+SQLite (the embedded default): every connection gets WAL journaling (readers never block the writer),
+a busy timeout (writers wait instead of failing), foreign keys and synchronous=NORMAL (durable across a
+process crash; WAL + NORMAL may lose the last commit on power loss, the usual trade). Python's sqlite3
+transaction handling is switched off and SQLAlchemy emits BEGIN itself: `BEGIN IMMEDIATE` on the write
+engine (`writer(engine)`), so a write transaction holds the write lock from its first statement and
+read-then-write checks (quota!) cannot race; plain `BEGIN` for reads.
+
+PostgreSQL: asyncpg with a connection pool; writers lock what they decide on (`SELECT … FOR UPDATE`,
+`FOR UPDATE SKIP LOCKED`), so the execution option is ignored there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
+
+from imaginebot.config import DatabaseSettings
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_S = 10
+_WRITE_OPTION = "imaginebot_write"
+
+
+class DatabaseError(Exception):
+    """A database problem worded for the operator (one line): unreachable, or at the wrong schema."""
+
+
+class SchemaOutdated(DatabaseError):
+    """The database's schema revision is not this code's: `run` and `worker` refuse to start."""
+
+    def __init__(self, message: str = "the database schema is out of date: run `imaginebot db upgrade`"):
+        super().__init__(message)
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The database cannot be reached or opened; the message is one line for the operator."""
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparsable URL>"
+
+
+def create_engine(url: str | DatabaseSettings, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
+    """An async engine for `url` (sqlite+aiosqlite or postgresql+asyncpg, or the `database` settings)
+    with the settings above. Raises DatabaseUnavailable for a URL it cannot use."""
+    if isinstance(url, DatabaseSettings):
+        echo = url.echo or echo
+        url = url.url
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database in (None, "", ":memory:") or (parsed.database or "").startswith(
+                "file::memory:"
+            ):
+                raise DatabaseUnavailable(
+                    f"cannot use database URL {url!r}: an in-memory SQLite database is private to one "
+                    "connection; use a file, e.g. sqlite+aiosqlite:///imaginebot.db"
+                )
+            engine = create_async_engine(parsed, echo=echo, pool_size=pool_size, max_overflow=20)
+            _sqlite_pragmas(engine)
+            return engine
+        return create_async_engine(
+            parsed,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=20,
+            pool_pre_ping=True,
+            connect_args={"timeout": PG_CONNECT_TIMEOUT_S},
+        )
+    except (ArgumentError, TypeError, ValueError, ImportError) as exc:
+        raise DatabaseUnavailable(f"cannot use database URL {safe_url(url)}: {exc}") from None
+
+
+def _sqlite_pragmas(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (below)
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA synchronous=NORMAL",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get(_WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def writer(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool, whose transactions start with `BEGIN IMMEDIATE` on SQLite."""
+    return engine.execution_options(**{_WRITE_OPTION: True})
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[Any]:
+    """ORM sessions for callers that want them (the queue itself uses Core statements)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def describe_error(exc: BaseException) -> str:
+    """The first line of a driver error's own message, without SQLAlchemy's statement dump."""
+    inner = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    text_ = str(inner).strip().splitlines()
+    first = text_[0] if text_ else type(inner).__name__
+    return first.removeprefix("(sqlite3.OperationalError) ")
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Open a connection and run `SELECT 1`; raise DatabaseUnavailable with one line on failure."""
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except (OSError, TimeoutError, SQLAlchemyError) as exc:
+        raise DatabaseUnavailable(
+            f"cannot connect to the database {safe_url(str(engine.url))}: {describe_error(exc)}"
+        ) from None
+    except Exception as exc:  # asyncpg raises its own exception types for auth and protocol errors
+        raise DatabaseUnavailable(
+            f"cannot connect to the database {safe_url(str(engine.url))}: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+async def current_revisions(conn: AsyncConnection) -> set[str]:
+    from alembic.runtime.migration import MigrationContext
+
+    def read(sync_conn: Connection) -> set[str]:
+        return set(MigrationContext.configure(sync_conn).get_current_heads())
+
+    return await conn.run_sync(read)
+
+
+async def check_schema(engine: AsyncEngine) -> None:
+    """Raise SchemaOutdated unless the database is at this code's migration head.
+
+    Raises DatabaseUnavailable (one line) when the database cannot be reached at all.
+    """
+    from db.migrate import script_heads
+
+    await ping(engine)
+    async with engine.connect() as conn:
+        current = await current_revisions(conn)
+    heads = script_heads()
+    if current == heads:
+        return
+    unknown = current - set(_all_revisions())
+    if unknown:
+        raise SchemaOutdated(
+            f"the database schema ({', '.join(sorted(unknown))}) is newer than this imaginebot: "
+            "upgrade imaginebot, or run `imaginebot db downgrade` with the newer version"
+        )
+    raise SchemaOutdated()
+
+
+async def upgrade_schema(engine: AsyncEngine, revision: str = "head") -> None:
+    """Migrate the database behind `engine` (for the embedded SQLite default, which needs no separate
+    `imaginebot db upgrade` step). Raises DatabaseUnavailable when it cannot be reached."""
+    from db.migrate import upgrade_engine
+
+    await ping(engine)
+    await upgrade_engine(engine, revision)
+
+
+def _all_revisions() -> list[str]:
+    from db.migrate import script_directory
+
+    return [rev.revision for rev in script_directory().walk_revisions()]

@@ -1,0 +1,101 @@
+"""Engines for worker tests and benchmarks: no torch, solid-colour PNGs, controllable timing and failures.
+
+`python -m imaginebot.worker --engine fake_engine:from_env` (with tests/ on PYTHONPATH) builds a
+SleepEngine from FAKE_ENGINE_* environment variables, so a test can run a real worker process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import struct
+import zlib
+from typing import Any
+
+from imaginebot.domain import (
+    CancelCheck,
+    GenerationCancelled,
+    GenerationError,
+    GenProgress,
+    GenRequest,
+    GenResult,
+    JobKind,
+    ProgressCallback,
+)
+
+
+def solid_png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A valid RGB PNG of one colour, built with zlib only."""
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+        )
+
+    row = b"\x00" + bytes(rgb) * width
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height, 9))
+        + chunk(b"IEND", b"")
+    )
+
+
+class SleepEngine:
+    """Takes `seconds` per batch in `steps` steps, reports progress, honours cancellation between steps.
+
+    fail: "" (succeed), "generation" (raise GenerationError), "crash" (raise RuntimeError).
+    `started` is set when a batch begins; `calls` lists the job ids of every batch.
+    """
+
+    def __init__(
+        self, model_id: str = "tiny", *, seconds: float = 0.0, steps: int = 4, fail: str = "", size: int = 8
+    ) -> None:
+        self.model_id = model_id
+        self.seconds = seconds
+        self.steps = max(1, steps)
+        self.fail = fail
+        self.size = size
+        self.calls: list[list[str]] = []
+        self.cancelled = 0  # batches stopped by cancellation
+        self.started = asyncio.Event()
+
+    async def generate(
+        self,
+        batch: list[GenRequest],
+        progress: ProgressCallback | None = None,
+        is_cancelled: CancelCheck | None = None,
+    ) -> list[GenResult]:
+        ids = tuple(r.job_id for r in batch)
+        self.calls.append(list(ids))
+        self.started.set()
+        for step in range(1, self.steps + 1):
+            if is_cancelled is not None and all(is_cancelled(i) for i in ids):
+                self.cancelled += 1
+                raise GenerationCancelled()
+            if self.seconds:
+                await asyncio.sleep(self.seconds / self.steps)
+            if progress is not None:
+                previews = {i: b"\xff\xd8jpeg" + i.encode() for i in ids}
+                progress(GenProgress(ids, step, self.steps, previews=previews))
+        if self.fail == "generation":
+            raise GenerationError("out of memory for this image size")
+        if self.fail == "crash":
+            raise RuntimeError("engine crashed")
+        return [self._result(r) for r in batch if not (is_cancelled and is_cancelled(r.job_id))]
+
+    def _result(self, r: GenRequest) -> GenResult:
+        side = self.size * (2 if r.kind is JobKind.UPSCALE else 1)
+        images = [solid_png(side, side, ((r.seed + k) % 256, 64, 128)) for k in range(r.image_count)]
+        return GenResult(r.job_id, images, side, side)
+
+
+def from_env(settings: Any) -> SleepEngine:
+    """Factory for `python -m imaginebot.worker --engine fake_engine:from_env`."""
+    return SleepEngine(
+        settings.gen.model,
+        seconds=float(os.environ.get("FAKE_ENGINE_SECONDS", "0")),
+        steps=int(os.environ.get("FAKE_ENGINE_STEPS", "4")),
+        fail=os.environ.get("FAKE_ENGINE_FAIL", ""),
+    )

@@ -1,0 +1,172 @@
+"""`imaginebot admin …`, `imaginebot jobs` and `imaginebot db …` on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from fixtures_db import write_config
+
+from db.queue import Queue
+from imaginebot.cli import main
+from imaginebot.domain import GenResult, JobSpec
+
+MODEL = "tiny"
+JOB_KEYS = ["job_id", "user_id", "kind", "status", "attempts", "position"]
+
+
+@pytest.fixture
+def cli(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    config = write_config(tmp_path / "config.toml", db_url)
+
+    async def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = await asyncio.to_thread(main, [*argv, "--config", str(config)])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def lines(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines()]
+
+
+async def test_admin_queue_json(cli, queue: Queue) -> None:
+    a = await queue.enqueue(1, [JobSpec("a")] * 2, model=MODEL)
+    b = await queue.enqueue(2, [JobSpec("b")], model=MODEL)
+    [running] = await queue.claim("w", model=MODEL, max_images=4)
+    code, out, _ = await cli("admin", "queue", "--json")
+    assert code == 0
+    rows = lines(out)
+    assert all(list(r) == JOB_KEYS for r in rows)
+    assert rows[0] == {
+        "job_id": running.id,
+        "user_id": 1,
+        "kind": "imagine",
+        "status": "running",
+        "attempts": 1,
+        "position": None,
+    }
+    assert [(r["job_id"], r["position"]) for r in rows[1:]] == [(b[0].id, 1), (a[1].id, 2)]
+    code, out, _ = await cli("admin", "queue")
+    assert code == 0 and out.splitlines()[0].split()[:6] == [
+        "JOB",
+        "USER",
+        "KIND",
+        "STATUS",
+        "TRIES",
+        "POSITION",
+    ]
+
+
+async def test_admin_stats_json(cli, queue: Queue) -> None:
+    [job, _] = await queue.enqueue(1, [JobSpec("a")] * 2, model=MODEL)
+    await queue.claim("w", model=MODEL, max_images=4)
+    await queue.complete(job.id, "w", GenResult(job.id, [b"png"] * 4, 8, 8))
+    code, out, _ = await cli("admin", "stats", "--json")
+    assert code == 0
+    assert lines(out) == [
+        {
+            "jobs_by_status": {"queued": 1, "running": 0, "succeeded": 1, "failed": 0, "cancelled": 0},
+            "images": 4,
+            "charged_today": 2,
+        }
+    ]
+
+
+async def test_admin_quota_commands(cli, queue: Queue) -> None:
+    code, _, err = await cli("admin", "quota", "show", "42", "--json")
+    assert code == 2 and err.strip() == "imaginebot: unknown user 42: they have never used the bot"
+    await queue.enqueue(42, [JobSpec("a")] * 3, model=MODEL)
+    code, out, _ = await cli("admin", "quota", "show", "42", "--json")
+    assert code == 0 and lines(out) == [
+        {
+            "user_id": 42,
+            "daily_limit": 25,
+            "used_today": 3,
+            "left_today": 22,
+            "queued": 3,
+            "running": 0,
+            "banned": False,
+        }
+    ]
+    assert (await cli("admin", "quota", "set", "42", "5"))[0] == 0
+    assert (await queue.quota_info(42)).left_today == 2
+    assert (await cli("admin", "quota", "reset", "42"))[0] == 0
+    assert (await queue.quota_info(42)).left_today == 25
+    assert (await cli("admin", "quota", "reset", "43"))[0] == 2
+    code, out, _ = await cli("admin", "quota", "show", "42")
+    assert code == 0 and "left today" in out
+
+
+async def test_admin_ban_unban(cli, queue: Queue) -> None:
+    code, out, _ = await cli("admin", "ban", "7", "--reason", "spam")
+    assert code == 0 and "banned" in out
+    info = await queue.quota_info(7)
+    assert info.banned and info.ban_reason == "spam"
+    assert (await cli("admin", "unban", "7"))[0] == 0
+    assert not (await queue.quota_info(7)).banned
+    code, _, err = await cli("admin", "unban", "8")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+async def test_admin_cancel(cli, queue: Queue) -> None:
+    [job] = await queue.enqueue(1, [JobSpec("a")], model=MODEL)
+    code, out, _ = await cli("admin", "cancel", job.id)
+    assert code == 0 and "refunded" in out
+    assert (await queue.get_job(job.id)).status.value == "cancelled"
+    code, _, err = await cli("admin", "cancel", "nosuchjob123")
+    assert code == 2 and err.strip() == "imaginebot: no job with id 'nosuchjob123'"
+    assert [e.action for e in await queue.audit_log()] == ["cancel"]
+
+
+async def test_admin_pause_resume(cli, queue: Queue) -> None:
+    assert (await cli("admin", "pause"))[0] == 0
+    assert await queue.is_paused()
+    code, out, _ = await cli("admin", "queue")
+    assert code == 0 and "paused" in out
+    assert (await cli("admin", "resume"))[0] == 0
+    assert not await queue.is_paused()
+
+
+async def test_jobs_history_json(cli, queue: Queue) -> None:
+    a = await queue.enqueue(1, [JobSpec("a")] * 3, model=MODEL)
+    b = await queue.enqueue(2, [JobSpec("b")], model=MODEL)
+    code, out, _ = await cli("jobs", "--json")
+    assert code == 0
+    rows = lines(out)
+    assert [r["job_id"] for r in rows] == [b[0].id, a[2].id, a[1].id, a[0].id]
+    assert all(list(r) == JOB_KEYS for r in rows)
+    code, out, _ = await cli("jobs", "--user", "1", "--limit", "2", "--json")
+    assert [r["job_id"] for r in lines(out)] == [a[2].id, a[1].id]
+    code, out, _ = await cli("jobs", "--status", "succeeded", "--json")
+    assert code == 0 and out == ""
+    code, out, _ = await cli("jobs")
+    assert code == 0 and len(out.splitlines()) == 5
+    code, _, err = await cli("jobs", "--user", "99")
+    assert code == 2 and "unknown user 99" in err
+
+
+async def test_db_commands_and_outdated_schema(empty_db_url: str, tmp_path: Path, capsys) -> None:
+    config = str(write_config(tmp_path / "c.toml", empty_db_url))
+
+    async def run(*argv: str) -> tuple[int, str, str]:
+        code = await asyncio.to_thread(main, [*argv, "--config", config])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, _, err = await run("admin", "stats")
+    assert (
+        code == 2
+        and err.strip() == "imaginebot: the database schema is out of date: run `imaginebot db upgrade`"
+    )
+    code, out, _ = await run("db", "current")
+    assert code == 0 and "no schema" in out
+    code, out, _ = await run("db", "upgrade")
+    assert code == 0 and "up to date" in out
+    assert (await run("admin", "stats"))[0] == 0
+    code, out, _ = await run("db", "downgrade", "base")
+    assert code == 0 and "no schema" in out

@@ -1,0 +1,99 @@
+"""Migrations and the schema check, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import inspect
+
+from db import migrate
+from db.session import DatabaseUnavailable, SchemaOutdated, check_schema, create_engine
+
+TABLES = {"users", "jobs", "job_images", "job_previews", "admin_audit", "queue_state", "alembic_version"}
+
+
+async def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrade_from_empty_and_downgrade_to_base_and_back(empty_db_url: str) -> None:
+    assert await migrate.current(empty_db_url) == set()
+    await migrate.upgrade(empty_db_url)
+    assert await _tables(empty_db_url) == TABLES
+    assert await migrate.current(empty_db_url) == migrate.script_heads()
+    await migrate.downgrade(empty_db_url, "base")
+    assert await _tables(empty_db_url) <= {"alembic_version"}
+    await migrate.upgrade(empty_db_url)
+    assert await _tables(empty_db_url) == TABLES
+
+
+async def test_schema_check_refuses_an_outdated_database(empty_db_url: str) -> None:
+    engine = create_engine(empty_db_url)
+    try:
+        with pytest.raises(
+            SchemaOutdated, match=r"the database schema is out of date: run `imaginebot db upgrade`"
+        ):
+            await check_schema(engine)
+        await migrate.upgrade(empty_db_url)
+        await check_schema(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_schema_check_reports_an_unreachable_server_in_one_line() -> None:
+    engine = create_engine("postgresql+asyncpg://nobody@/nodb?host=/nonexistent-socket-dir")
+    try:
+        with pytest.raises(DatabaseUnavailable) as err:
+            await check_schema(engine)
+    finally:
+        await engine.dispose()
+    assert "\n" not in str(err.value) and "cannot connect to the database" in str(err.value)
+
+
+BAD_URLS = {
+    "sqlite": "sqlite+aiosqlite:////nonexistent-dir/imaginebot.db",
+    "postgresql": "postgresql+asyncpg://nobody@127.0.0.1:9/imaginebot",
+}
+
+
+def test_cli_bad_database_url_gives_one_clear_line(tmp_path, db_backend: str) -> None:
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    env = {"PATH": "/usr/bin:/bin", "IMAGINEBOT_DATABASE__URL": BAD_URLS[db_backend]}
+    proc = subprocess.run(
+        [sys.executable, "-m", "imaginebot.cli", "admin", "queue", "--config", str(config)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert (
+        lines[0].startswith("imaginebot: cannot connect to the database ") and "Traceback" not in proc.stderr
+    )
+    assert proc.stdout == ""
+
+
+async def test_upgrade_schema_on_an_open_engine_is_idempotent_under_concurrency(empty_db_url: str) -> None:
+    import asyncio
+
+    from db.session import upgrade_schema
+
+    engines = [create_engine(empty_db_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(upgrade_schema(e) for e in engines))
+        await upgrade_schema(engines[0])
+        await check_schema(engines[0])
+    finally:
+        for e in engines:
+            await e.dispose()

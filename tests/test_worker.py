@@ -1,0 +1,147 @@
+"""The worker loop in-process with a fake engine, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fake_engine import SleepEngine
+from fixtures_db import poll_until
+
+from db.queue import Queue
+from imaginebot.domain import JobSpec, JobStatus
+from imaginebot.worker import Worker
+
+MODEL = "tiny"
+
+
+@asynccontextmanager
+async def running(worker: Worker) -> AsyncIterator[asyncio.Event]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield stop
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def statuses(q: Queue, ids: list[str]) -> list[JobStatus]:
+    return [(await q.get_job(i)).status for i in ids]
+
+
+async def test_worker_runs_fair_compatible_batches(make_queue: Callable[..., Queue]) -> None:
+    q = make_queue(queue={"max_batch": 8}, quota={"max_running": 10})
+    a = await q.enqueue(1, [JobSpec("a")] * 3, model=MODEL)
+    b = await q.enqueue(2, [JobSpec("b", width=768)] * 2, model=MODEL)
+    other = await q.enqueue(3, [JobSpec("c")], model="another-model")
+    engine = SleepEngine(MODEL)
+    ids = [j.id for j in a + b]
+    async with running(Worker(q, engine, q.settings, "w1")):
+        await poll_until(lambda: _all(q, ids, JobStatus.SUCCEEDED), what="all jobs to succeed")
+    assert all(len(batch) <= 2 for batch in engine.calls)  # 4 images a job, 8 a batch
+    for batch in engine.calls:
+        assert len({(await q.get_job(i)).spec.width for i in batch}) == 1
+    for job_id in ids:
+        assert [i.index for i in await q.get_images(job_id)] == [1, 2, 3, 4]
+    assert (await q.get_job(other[0].id)).status is JobStatus.QUEUED  # not this worker's model
+
+
+async def _all(q: Queue, ids: list[str], status: JobStatus) -> bool:
+    return all(s is status for s in await statuses(q, ids))
+
+
+async def test_worker_stores_progress_and_previews(queue: Queue) -> None:
+    [job] = await queue.enqueue(1, [JobSpec("a")], model=MODEL)
+    engine = SleepEngine(MODEL, seconds=2.0, steps=20)
+    async with running(Worker(queue, engine, queue.settings, "w1")):
+
+        async def progressing() -> bool:
+            j = await queue.get_job(job.id)
+            return j.status is JobStatus.RUNNING and 0 < j.progress < 100
+
+        await poll_until(progressing, what="progress")
+        assert await queue.get_preview(job.id) == b"\xff\xd8jpeg" + job.id.encode()
+        await poll_until(lambda: _all(queue, [job.id], JobStatus.SUCCEEDED), what="success")
+    assert await queue.get_preview(job.id) is None
+
+
+async def test_cancelling_a_running_job_stops_it_and_the_worker_goes_on(queue: Queue) -> None:
+    [slow] = await queue.enqueue(1, [JobSpec("slow", steps=50)], model=MODEL)
+    engine = SleepEngine(MODEL, seconds=60, steps=600)
+    async with running(Worker(queue, engine, queue.settings, "w1")):
+        await poll_until(lambda: _all(queue, [slow.id], JobStatus.RUNNING), what="the job to start")
+        await queue.cancel(slow.id, user_id=1)
+        await poll_until(lambda: _true(engine.cancelled == 1), within=10, what="the engine to stop")
+        engine.seconds = 0
+        [fast] = await queue.enqueue(1, [JobSpec("fast")], model=MODEL)
+        await poll_until(lambda: _all(queue, [fast.id], JobStatus.SUCCEEDED), what="the next job")
+    cancelled = await queue.get_job(slow.id)
+    assert cancelled.status is JobStatus.CANCELLED and cancelled.charged
+    assert await queue.get_images(slow.id) == []
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_generation_error_fails_and_refunds_at_once(queue: Queue) -> None:
+    [job] = await queue.enqueue(1, [JobSpec("a")], model=MODEL)
+    async with running(Worker(queue, SleepEngine(MODEL, fail="generation"), queue.settings, "w1")):
+        await poll_until(lambda: _all(queue, [job.id], JobStatus.FAILED), what="failure")
+    failed = await queue.get_job(job.id)
+    assert failed.attempts == 1 and not failed.charged
+    assert "out of memory" in (failed.error or "") and "refunded" in (failed.error or "")
+
+
+async def test_unexpected_errors_are_retried_then_refunded(make_queue: Callable[..., Queue]) -> None:
+    q = make_queue(queue={"max_attempts": 3})
+    [job] = await q.enqueue(1, [JobSpec("a")], model=MODEL)
+    engine = SleepEngine(MODEL, fail="crash")
+    async with running(Worker(q, engine, q.settings, "w1")):
+        await poll_until(lambda: _all(q, [job.id], JobStatus.FAILED), what="failure")
+    failed = await q.get_job(job.id)
+    assert failed.attempts == 3 and len(engine.calls) == 3 and not failed.charged
+    assert (await q.quota_info(1)).used_today == 0
+
+
+async def test_idle_worker_wakes_promptly_on_enqueue(
+    make_queue: Callable[..., Queue], db_backend: str
+) -> None:
+    q = make_queue(queue={"poll_interval": 10})  # polling alone would take 10 s
+    # PostgreSQL: NOTIFY from another process's engine; SQLite: the in-process wake-up of the embedded worker.
+    producer = make_queue() if db_backend == "postgresql" else q
+    worker = Worker(q, SleepEngine(MODEL), q.settings, "w1")
+    async with running(worker):
+        await poll_until(lambda: _true(worker.empty_claims >= 1), what="the worker to go idle")
+        started = time.monotonic()
+        [job] = await producer.enqueue(1, [JobSpec("a")], model=MODEL)
+        await poll_until(lambda: _all(q, [job.id], JobStatus.SUCCEEDED), within=5, what="the wake-up")
+        assert time.monotonic() - started < 3
+
+
+async def test_stop_finishes_a_short_batch(queue: Queue) -> None:
+    [job] = await queue.enqueue(1, [JobSpec("a")], model=MODEL)
+    engine = SleepEngine(MODEL, seconds=1.0, steps=10)
+    worker = Worker(queue, engine, queue.settings, "w1")
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.wait_for(engine.started.wait(), 10)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert (await queue.get_job(job.id)).status is JobStatus.SUCCEEDED
+
+
+async def test_stop_hands_a_long_batch_back(queue: Queue) -> None:
+    [job] = await queue.enqueue(1, [JobSpec("a")], model=MODEL)
+    engine = SleepEngine(MODEL, seconds=60, steps=600)
+    worker = Worker(queue, engine, queue.settings, "w1", drain_timeout=0.5)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await asyncio.wait_for(engine.started.wait(), 10)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    back = await queue.get_job(job.id)
+    assert back.status is JobStatus.QUEUED and back.attempts == 0 and back.position == 1
