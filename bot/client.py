@@ -1,9 +1,12 @@
-"""The Discord client: thin. It points discord.py at the configured endpoints, loads the cogs, registers the
-persistent buttons and syncs the slash commands. Shared resources (the queue) are opened by the caller."""
+"""The Discord client: thin. It points discord.py at the configured endpoints, loads the cogs (the
+persistent buttons among them) and syncs the slash commands. Shared resources (the queue) are opened by
+the caller and handed in."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import TYPE_CHECKING, Any
 
 import discord
 import yarl
@@ -11,32 +14,51 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import messages
-
+from bot.replies import reply_ephemeral
 from imaginebot.config import Settings
 from imaginebot.prompt import ParserLimits
+
+if TYPE_CHECKING:
+    from db.queue import Queue
 
 log = logging.getLogger(__name__)
 
 COGS = ("bot.cogs.imagine", "bot.cogs.buttons", "bot.cogs.info", "bot.cogs.admin", "bot.delivery")
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's per-file limit for an unboosted guild
+DB_GATE = 4
 
 
 def point_discord_at(settings: Settings) -> None:
     """discord.py has no constructor option for its endpoints: its REST base is `Route.BASE` (interaction
-    webhooks use the same Route) and the gateway is `DiscordWebSocket.DEFAULT_GATEWAY`. Set both before login."""
+    webhooks use the same Route) and the gateway is `DiscordWebSocket.DEFAULT_GATEWAY`. Set both before
+    login."""
     discord.http.Route.BASE = settings.discord.api_base_url
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord.gateway_url)
 
 
+class NotAdmin(app_commands.CheckFailure):
+    """Raised by the /admin check; the tree's error handler answers with an ephemeral refusal."""
+
+
 class ImagineBot(commands.Bot):
-    def __init__(self, settings: Settings, queue: object, *, model: str | None = None) -> None:
+    def __init__(self, settings: Settings, queue: Queue, **options: Any) -> None:
         intents = discord.Intents.none()
-        intents.guilds = True  # channels and permissions; no privileged intents are needed
-        super().__init__(command_prefix=commands.when_mentioned, intents=intents, help_command=None)
+        intents.guilds = True  # channels, roles and permissions; no privileged intent is needed
+        super().__init__(
+            command_prefix=commands.when_mentioned, intents=intents, help_command=None,
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True), **options,
+        )
         self.settings = settings
         self.queue = queue
-        self.model = model or settings.gen.model
+        self.model = settings.gen.model
         self.limits = ParserLimits.from_settings(settings)
-        self.synced = False
+        # The per-file upload limit Discord last told us for each guild (it comes with every interaction).
+        self.upload_limits: dict[int, int] = {}
+        self.announcing: set[str] = set()  # jobs whose progress message is being posted (see bot.submit)
+        # At most this many interactions use the database at once: SQLite admits one writer anyway, and
+        # a crowd of driver threads fighting over the GIL slows the event loop, and so every answer.
+        self.db_gate = asyncio.Semaphore(DB_GATE)
+        self.submitting = 0  # interactions between arrival and their progress message (see bot.submit)
 
     async def setup_hook(self) -> None:
         self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
@@ -50,20 +72,31 @@ class ImagineBot(commands.Bot):
                 await self.tree.sync(guild=guild)
         else:
             await self.tree.sync()
-        self.synced = True
         log.info("slash commands synced to %s", guild_ids or "all guilds (global)")
+
+    def note_interaction(self, interaction: discord.Interaction) -> None:
+        """Remember what an interaction tells about its guild (the upload limit), for later deliveries."""
+        if interaction.guild_id is not None and interaction.filesize_limit:
+            self.upload_limits[interaction.guild_id] = interaction.filesize_limit
+
+    def upload_limit(self, guild_id: int | None) -> int:
+        if guild_id is None:
+            return DEFAULT_UPLOAD_LIMIT
+        if guild_id in self.upload_limits:
+            return self.upload_limits[guild_id]
+        guild = self.get_guild(guild_id)
+        return guild.filesize_limit if guild else DEFAULT_UPLOAD_LIMIT
 
     async def on_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
-        from bot.cogs.admin import NotAdmin
-        from bot.submit import reply_ephemeral
-
         if isinstance(error, NotAdmin):
             await reply_ephemeral(interaction, messages.not_admin())
             return
-        log.error("command %s failed", getattr(interaction.command, "qualified_name", "?"), exc_info=error)
+        name = getattr(interaction.command, "qualified_name", "?")
+        log.error("command /%s failed for user %s", name, interaction.user.id, exc_info=error)
         await reply_ephemeral(interaction, messages.internal_error())
 
     async def on_ready(self) -> None:
-        log.info("connected as %s (%s) in %d guild(s)", self.user, getattr(self.user, "id", "?"), len(self.guilds))
+        user_id = getattr(self.user, "id", "?")
+        log.info("connected as %s (%s) in %d guild(s)", self.user, user_id, len(self.guilds))

@@ -2,9 +2,12 @@
 
 Every finished job whose result has not been delivered is posted with the *bot token* into its channel
 (interaction tokens die after 15 minutes; jobs may take longer), with the job id as the message nonce so
-Discord itself drops a repeated post (`enforce_nonce`) — a crash between posting and marking delivered
-cannot double the result. Running jobs get throttled progress edits of their progress message. All state
-is in the database, so after a restart the loop simply carries on.
+Discord itself drops a repeated post (`enforce_nonce`): a crash between posting and marking delivered
+cannot double the result. Running jobs get throttled progress edits (percentage and the latest preview)
+of their progress message, by channel and message id. discord.py waits out a 429's retry-after itself;
+one Discord call at a time per job keeps a rate-limited job from piling up edits. All state is in the
+database, so after a restart the loop simply carries on: it delivers what finished meanwhile and resumes
+the progress edits of running jobs.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import asyncio
 import io
 import logging
 import time
+from collections.abc import Coroutine
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -20,6 +25,7 @@ from discord.ext import commands
 
 from bot import messages
 from bot.cogs.buttons import grid_view, upscale_view
+from db.records import JobRecord
 from imaginebot.domain import JobKind, JobStatus
 from imaginebot.images import fit_under, grid_png
 
@@ -28,33 +34,39 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
-MAX_DELIVERY_ATTEMPTS = 5
+MAX_DELIVERY_ATTEMPTS = 6
+MAX_BACKOFF = 60.0
+TOKEN_MARGIN = timedelta(seconds=30)  # don't start using an interaction token this close to its expiry
+TOO_LARGE = 40005  # Discord's "Request entity too large"
+REMEMBER_DELIVERED = 60.0  # seconds
 
 
 class Delivery(commands.Cog):
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
-        self.queue: Any = bot.queue
-        self.poll = max(0.2, min(1.0, bot.settings.queue.poll_interval))
+        self.queue = bot.queue
+        self.poll = max(0.05, min(1.0, bot.settings.queue.poll_interval))
         self.interval = bot.settings.discord.progress_interval
         self._shown: dict[str, tuple[float, int]] = {}  # job id -> (monotonic time, percent) last shown
         self._busy: dict[str, asyncio.Task[None]] = {}  # one Discord call at a time per job
-        self._failures: dict[str, int] = {}
+        self._retry_at: dict[str, float] = {}  # job id -> monotonic time of the next delivery attempt
+        # Jobs this process just delivered: a tick whose query began before the mark committed must not
+        # deliver them again (harmless thanks to the nonce, but it would delete the progress message twice).
+        self._delivered: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
         self.wake = asyncio.Event()
 
     async def cog_load(self) -> None:
+        # REST works from login on; the gateway's READY is not needed to post or edit messages.
         self._task = asyncio.create_task(self._run(), name="delivery")
 
     async def cog_unload(self) -> None:
-        if self._task:
-            self._task.cancel()
-        for task in self._busy.values():
+        tasks = [t for t in (self._task, *self._busy.values()) if t is not None]
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run(self) -> None:
-        await self.bot.wait_until_ready()
         while True:
             try:
                 await self.tick()
@@ -69,18 +81,21 @@ class Delivery(commands.Cog):
             self.wake.clear()
 
     async def tick(self) -> None:
-        for job in await self.queue.undelivered(limit=50):
-            self._spawn(job.id, self.deliver(job))
         now = time.monotonic()
+        self._delivered = {k: t for k, t in self._delivered.items() if now - t < REMEMBER_DELIVERED}
+        for job in await self.queue.undelivered(limit=50):
+            skip = job.id in self.bot.announcing or job.id in self._delivered
+            if not skip and self._retry_at.get(job.id, 0.0) <= now:
+                self._spawn(job.id, self.deliver(job))
         for job in await self.queue.running_with_delivery():
             if job.progress_message_id is None:
                 continue
             last_at, last_pct = self._shown.get(job.id, (0.0, -1))
-            if job.progress != last_pct and now - last_at >= self.interval:
+            if job.progress != last_pct and now - last_at >= self.interval and job.id not in self._busy:
                 self._shown[job.id] = (now, job.progress)
                 self._spawn(job.id, self.show_progress(job))
 
-    def _spawn(self, job_id: str, coro: Any) -> None:
+    def _spawn(self, job_id: str, coro: Coroutine[Any, Any, None]) -> None:
         if job_id in self._busy:
             coro.close()
             return
@@ -88,19 +103,29 @@ class Delivery(commands.Cog):
         self._busy[job_id] = task
         task.add_done_callback(lambda _t: self._busy.pop(job_id, None))
 
-    def _channel(self, job: Any) -> discord.PartialMessageable:
-        return self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+    def _channel(self, job: JobRecord) -> discord.PartialMessageable:
+        return self.bot.get_partial_messageable(job.channel_id or 0, guild_id=job.guild_id)
 
-    async def show_progress(self, job: Any) -> None:
+    # -- progress ----------------------------------------------------------------------------------------
+
+    async def show_progress(self, job: JobRecord) -> None:
+        if job.progress_message_id is None:
+            return
         preview = await self.queue.get_preview(job.id)
         files = [discord.File(io.BytesIO(preview), filename="preview.jpg")] if preview else []
         msg = self._channel(job).get_partial_message(job.progress_message_id)
+        text = messages.progress(job.spec.prompt, job.user_id, job.progress, job.kind)
         try:
-            await msg.edit(content=messages.progress(job.spec.prompt, job.progress), attachments=files)
+            await msg.edit(content=text, attachments=files)
         except discord.HTTPException as exc:
             log.info("job %s: progress edit failed (%s)", job.id, exc)
 
-    async def deliver(self, job: Any) -> None:
+    # -- results -----------------------------------------------------------------------------------------
+
+    async def deliver(self, job: JobRecord) -> None:
+        """Post the job's result (or its failure) once. Safe to call again for the same job: the nonce
+        makes Discord return the first message, and `mark_delivered` succeeds for one caller only."""
+        message_id: int | None
         try:
             if job.status is JobStatus.SUCCEEDED:
                 message_id = await self._post_result(job)
@@ -109,51 +134,80 @@ class Delivery(commands.Cog):
         except (discord.Forbidden, discord.NotFound) as exc:
             log.warning("job %s: channel %s refused the result (%s); giving up", job.id, job.channel_id, exc)
             message_id = None
-        except discord.HTTPException as exc:
-            n = self._failures[job.id] = self._failures.get(job.id, 0) + 1
-            log.warning("job %s: delivery attempt %d failed (%s)", job.id, n, exc)
-            if n < MAX_DELIVERY_ATTEMPTS:
+        except Exception as exc:  # a Discord error (5xx, timeout) or a broken image: retry with back-off
+            attempts = await self.queue.delivery_failed(job.id)
+            log.warning("job %s: delivery attempt %d failed (%s)", job.id, attempts, exc)
+            if attempts < MAX_DELIVERY_ATTEMPTS:
+                self._retry_at[job.id] = time.monotonic() + min(MAX_BACKOFF, 2.0**attempts)
                 return
             message_id = None
+        self._delivered[job.id] = time.monotonic()
         if await self.queue.mark_delivered(job.id, message_id):
-            log.info("job %s delivered as message %s", job.id, message_id)
+            log.info("job %s (%s) delivered as message %s", job.id, job.status.value, message_id)
         self._shown.pop(job.id, None)
-        self._failures.pop(job.id, None)
+        self._retry_at.pop(job.id, None)
 
-    def _upload_limit(self, job: Any) -> int:
-        guild = self.bot.get_guild(job.guild_id) if job.guild_id else None
-        return guild.filesize_limit if guild else DEFAULT_UPLOAD_LIMIT
-
-    async def _post_result(self, job: Any) -> int:
+    async def _post_result(self, job: JobRecord) -> int:
         images = await self.queue.get_images(job.id)
-        pngs = [img.png for img in images]
+        if not images:
+            raise RuntimeError(f"job {job.id} succeeded without images")
         if job.kind is JobKind.UPSCALE:
-            png, content, view = pngs[0], messages.result_upscale(job.spec.prompt, job.user_id,
-                                                                     job.parent_index or 1), upscale_view(job.id)
+            png: bytes = images[0].png
+            content = messages.result_upscale(job.spec.prompt, job.user_id, job.parent_index or 1)
+            view = upscale_view(job.id)
         else:
-            png = await asyncio.to_thread(grid_png, pngs)
-            label = {JobKind.VARIATION: "Variations", JobKind.REROLL: "Re-roll"}.get(job.kind, "")
-            content, view = messages.result_grid(job.spec.prompt, job.user_id, job.seed, label), grid_view(job.id)
-        data, ext = await asyncio.to_thread(fit_under, png, self._upload_limit(job))
-        file = discord.File(io.BytesIO(data), filename=f"{job.id}.{ext}")
-        sent = await self._channel(job).send(
-            content, file=file, view=view, nonce=job.id,
-            allowed_mentions=discord.AllowedMentions(users=True, roles=False, everyone=False),
-        )
+            png = await asyncio.to_thread(grid_png, [img.png for img in images])
+            content = messages.result_grid(job.spec.prompt, job.user_id, job.seed, job.kind)
+            view = grid_view(job.id)
+        limit = self.bot.upload_limit(job.guild_id)
+        while True:
+            data, ext = await asyncio.to_thread(fit_under, png, limit)
+            file = discord.File(io.BytesIO(data), filename=f"{job.id}.{ext}")
+            try:
+                sent = await self._channel(job).send(content, file=file, view=view, nonce=job.id)
+                break
+            except discord.HTTPException as exc:
+                if exc.code != TOO_LARGE or limit < 64 * 1024:
+                    raise
+                limit //= 2  # the guild's limit is lower than we knew: shrink until it fits
+                log.info("job %s: upload too large, re-encoding under %d bytes", job.id, limit)
         await self._remove_progress(job)
         return sent.id
 
-    async def _post_ending(self, job: Any) -> int | None:
-        text = (messages.cancelled(job.spec.prompt) if job.status is JobStatus.CANCELLED
-                else messages.failed(job.spec.prompt, job.error or "The job failed."))
+    async def _post_ending(self, job: JobRecord) -> int | None:
+        """A failed or cancelled job: tell its user privately while the interaction token is valid,
+        else say so on the progress message."""
+        if job.status is JobStatus.CANCELLED:
+            text = messages.cancelled(job.spec.prompt)
+        else:
+            text = messages.failed(job.spec.prompt, job.error or "The job failed.")
+        if job.status is JobStatus.FAILED and await self._tell_privately(job, text):
+            await self._remove_progress(job)
+            return None
         if job.progress_message_id:
             msg = self._channel(job).get_partial_message(job.progress_message_id)
-            await msg.edit(content=text, attachments=[])
+            await msg.edit(content=f"<@{job.user_id}> {text}", attachments=[])
             return int(job.progress_message_id)
         sent = await self._channel(job).send(f"<@{job.user_id}> {text}", nonce=job.id)
         return sent.id
 
-    async def _remove_progress(self, job: Any) -> None:
+    async def _tell_privately(self, job: JobRecord, text: str) -> bool:
+        expires = job.token_expires_at
+        if not (job.interaction_token and job.application_id and expires):
+            return False
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        if expires - TOKEN_MARGIN <= datetime.now(UTC):
+            return False
+        webhook = discord.Webhook.partial(job.application_id, job.interaction_token, client=self.bot)
+        try:
+            await webhook.send(text, ephemeral=True)
+        except discord.HTTPException as exc:
+            log.info("job %s: ephemeral failure notice failed (%s)", job.id, exc)
+            return False
+        return True
+
+    async def _remove_progress(self, job: JobRecord) -> None:
         if not job.progress_message_id:
             return
         try:

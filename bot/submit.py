@@ -1,48 +1,39 @@
 """Putting jobs on the queue from an interaction, answering Discord within its 3 seconds always.
 
 The enqueue (ban, quota and queue limits checked in one transaction) usually takes milliseconds, so the
-first answer is the "Queued — position N" message itself. When the database is slow the interaction is
-deferred first, so Discord never shows "The application did not respond".
+first answer is the public "Queued — position N" message itself, which then becomes the job's progress
+message. When the database is slow (many requests at once), the interaction is deferred *ephemerally*
+before the budget runs out: a refusal then still reaches only its user, and on success the placeholder
+says "Queued" privately while a public progress message is posted into the channel with the bot token.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import discord
 
 from bot import messages
-from db.queue import DeliveryTarget, QueueRefusal
-from imaginebot.domain import JobKind, JobSpec
+from bot.client import DB_GATE
+from bot.replies import Refusal, ack_budget, defer_privately, reply_ephemeral
+from db.errors import QueueRefusal
+from db.records import DeliveryTarget, JobRecord
+from imaginebot.prompt import PromptError
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
 
 log = logging.getLogger(__name__)
 
-ACK_BUDGET = 1.5  # seconds we allow the enqueue before deferring (Discord allows 3)
+CROWD_CHECK = 0.02  # seconds between looks at how many interactions wait for the database
 TOKEN_LIFETIME = timedelta(minutes=15)
 
-
-async def reply_ephemeral(interaction: discord.Interaction, text: str) -> None:
-    """An ephemeral message, whatever state the interaction is in. Never raises."""
-    try:
-        if not interaction.response.is_done():
-            await interaction.response.send_message(text, ephemeral=True)
-            return
-        if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
-            # A public "thinking…" placeholder cannot turn ephemeral: remove it, then answer privately.
-            try:
-                await interaction.delete_original_response()
-            except discord.HTTPException:
-                pass
-        await interaction.followup.send(text, ephemeral=True)
-    except discord.HTTPException:
-        log.warning("could not tell user %s: %s", interaction.user.id, text)
+MakeJobs = Callable[[], Awaitable[Sequence[JobRecord]]]
 
 
 def delivery_target(interaction: discord.Interaction) -> DeliveryTarget:
@@ -52,57 +43,92 @@ def delivery_target(interaction: discord.Interaction) -> DeliveryTarget:
         interaction_id=interaction.id,
         interaction_token=interaction.token,
         application_id=interaction.application_id,
-        token_expires_at=datetime.now(UTC) + TOKEN_LIFETIME,
+        token_expires_at=interaction.created_at + TOKEN_LIFETIME,
     )
 
 
-async def submit(
-    bot: ImagineBot,
-    interaction: discord.Interaction,
-    specs: Sequence[JobSpec],
-    *,
-    kind: JobKind = JobKind.IMAGINE,
-    parent: tuple[str, int] | None = None,
-    strength: float | None = None,
-) -> None:
-    """Enqueue `specs` for the interaction's user and post one progress message per job."""
-    task = asyncio.ensure_future(
-        bot.queue.enqueue(
-            interaction.user.id,
-            list(specs),
-            kind=kind,
-            model=bot.model,
-            parent=parent,
-            strength=strength,
-            delivery=delivery_target(interaction),
-        )
-    )
-    done, _ = await asyncio.wait({task}, timeout=ACK_BUDGET)
-    if not done:
-        await interaction.response.defer(thinking=True)
+async def submit(bot: ImagineBot, interaction: discord.Interaction, make_jobs: MakeJobs) -> list[JobRecord]:
+    """Run `make_jobs` (parse + enqueue; PromptError, QueueRefusal and Refusal are the user's errors),
+    answer the interaction in time, and post one progress message per job. Returns the jobs queued."""
+    bot.note_interaction(interaction)
+    bot.submitting += 1
     try:
-        jobs = await task
-    except QueueRefusal as refusal:
-        await reply_ephemeral(interaction, messages.prompt_error(str(refusal)))
-        return
+        return await _submit(bot, interaction, make_jobs)
+    finally:
+        bot.submitting -= 1
+
+
+@dataclass(frozen=True)
+class _Queued:
+    jobs: list[JobRecord]
+    positions: list[int | None]
+
+
+async def _submit(bot: ImagineBot, interaction: discord.Interaction, make_jobs: MakeJobs) -> list[JobRecord]:
+    async def enqueue() -> _Queued:
+        async with bot.db_gate:
+            jobs = list(await make_jobs())
+            # Until its progress message is known, delivery leaves a job alone (marked in the same step
+            # as the enqueue returns, so a fast worker cannot finish it unnoticed).
+            bot.announcing.update(job.id for job in jobs)
+            return _Queued(jobs, [await bot.queue.position(job.id) for job in jobs])
+
+    task = asyncio.ensure_future(enqueue())
+    deferred = False
+    if not await _done_in_time(bot, interaction, task):
+        deferred = await defer_privately(interaction)
+    try:
+        queued = await task
+    except (PromptError, QueueRefusal) as err:
+        await reply_ephemeral(interaction, messages.refused(str(err)))
+        return []
+    except Refusal as refusal:
+        await reply_ephemeral(interaction, str(refusal))
+        return []
     except Exception:
         log.exception("enqueue failed for user %s", interaction.user.id)
         await reply_ephemeral(interaction, messages.internal_error())
-        return
+        return []
+    try:
+        await _announce(bot, interaction, queued, deferred)
+    finally:
+        bot.announcing.difference_update(job.id for job in queued.jobs)
+    return queued.jobs
 
-    for n, job in enumerate(jobs):
-        position = await bot.queue.position(job.id)
-        text = messages.queued(job.spec.prompt, position)
+
+async def _done_in_time(
+    bot: ImagineBot, interaction: discord.Interaction, task: asyncio.Future[_Queued]
+) -> bool:
+    """Wait for the enqueue while the ack budget lasts; give up at once when more interactions are
+    waiting for the database than it serves at a time (a burst: each would wait in line)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ack_budget(interaction)
+    while not task.done():
+        remaining = deadline - loop.time()
+        if remaining <= 0 or bot.submitting > DB_GATE:
+            return False
+        await asyncio.wait({task}, timeout=min(remaining, CROWD_CHECK))
+    return True
+
+
+async def _announce(
+    bot: ImagineBot, interaction: discord.Interaction, queued: _Queued, deferred: bool
+) -> None:
+    channel = bot.get_partial_messageable(interaction.channel_id or 0, guild_id=interaction.guild_id)
+    if deferred:
+        await reply_ephemeral(interaction, messages.queued_private(len(queued.jobs), queued.positions[0]))
+    for n, (job, position) in enumerate(zip(queued.jobs, queued.positions, strict=True)):
+        text = messages.queued(job.spec.prompt, job.user_id, position, job.kind)
         try:
-            if n == 0 and interaction.response.is_done():
-                message: discord.abc.Snowflake = await interaction.edit_original_response(content=text)
-            elif n == 0:
-                await interaction.response.send_message(text)
-                message = await interaction.original_response()
+            if n == 0 and not deferred and not interaction.response.is_done():
+                response = await interaction.response.send_message(text)
+                message_id = response.message_id or (await interaction.original_response()).id
             else:
-                message = await interaction.followup.send(text, wait=True)
-        except discord.HTTPException:
-            log.warning("job %s: could not post its progress message", job.id, exc_info=True)
+                message_id = (await channel.send(text)).id
+        except discord.HTTPException as exc:
+            log.warning("job %s: could not post its progress message (%s)", job.id, exc)
             continue
-        await bot.queue.set_progress_message(job.id, message.id)
-        log.info("job %s queued for user %s at position %s", job.id, interaction.user.id, position)
+        async with bot.db_gate:
+            await bot.queue.set_progress_message(job.id, message_id)
+        log.info("job %s (%s) queued for user %s at position %s", job.id, job.kind.value, job.user_id,
+                 position)

@@ -1,6 +1,7 @@
 """`imaginebot run`: the Discord bot, plus an embedded worker unless `queue.embedded_worker = false`.
 
-With the worker disabled nothing here imports torch or diffusers, so the bot host needs no GPU stack.
+With the worker disabled nothing here imports torch, diffusers or `gen`, so the bot host needs no GPU
+stack. The queue (the one database engine) is opened once here and handed to the bot and the worker.
 """
 
 from __future__ import annotations
@@ -11,50 +12,90 @@ import contextlib
 import logging
 import signal
 import sys
+from typing import TYPE_CHECKING, Any
 
 from imaginebot.config import Settings, load_settings
 from imaginebot.logs import setup_logging
 
+if TYPE_CHECKING:
+    from db.queue import Queue
+    from imaginebot.domain import AsyncEngine
+
 log = logging.getLogger("imaginebot.run")
 
+SHUTDOWN_GRACE = 10.0  # seconds beyond the lease a stopping worker gets before it is cancelled
 
-async def serve(settings: Settings, token: str, *, stop: asyncio.Event | None = None) -> None:
-    """Open the shared resources once, start the bot (and worker), run until `stop` or a signal."""
+
+async def serve(
+    settings: Settings,
+    token: str,
+    *,
+    stop: asyncio.Event | None = None,
+    engine: AsyncEngine | None = None,
+    **bot_options: Any,
+) -> None:
+    """Run the bot (and the worker) until `stop` is set or the bot ends.
+
+    `engine` is what the embedded worker (when `queue.embedded_worker`) uses instead of loading
+    `gen.model` (tests inject one); it is not closed here. Raises SchemaOutdated / DatabaseUnavailable
+    before connecting to Discord, and discord.LoginFailure for a token Discord refuses. `bot_options`
+    go to discord.py's Client.
+    """
     from bot.client import ImagineBot, point_discord_at
     from db.queue import Queue
-    from db.session import check_schema, create_engine
+    from db.session import check_schema
 
     stop = stop or asyncio.Event()
-    db_engine = create_engine(settings.database)
+    queue = Queue.open(settings)
     try:
-        await check_schema(db_engine)
-        queue = Queue(db_engine, settings)
+        await check_schema(queue.engine)
         point_discord_at(settings)
-        bot = ImagineBot(settings, queue)
-        tasks: list[asyncio.Task[None]] = []
-        if settings.queue.embedded_worker:
-            tasks.append(asyncio.create_task(_embedded_worker(settings, queue, stop), name="worker"))
-        async with bot:
-            tasks.append(asyncio.create_task(bot.start(token), name="bot"))
-            stopper = asyncio.create_task(stop.wait())
-            done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-            stop.set()
-            for task in done:
-                if task is not stopper and task.exception():
+        worker_stop = asyncio.Event()
+        async with ImagineBot(settings, queue, **bot_options) as bot:
+            tasks = [asyncio.create_task(bot.start(token), name="bot")]
+            if settings.queue.embedded_worker:
+                tasks.append(asyncio.create_task(
+                    _embedded_worker(settings, queue, worker_stop, engine), name="worker"))
+            stopper = asyncio.create_task(stop.wait(), name="stop")
+            await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+            log.info("shutting down")
+            worker_stop.set()
+            # The worker finishes (or hands back) its batch first, while the bot can still deliver.
+            drain = settings.queue.lease_seconds + SHUTDOWN_GRACE
+            for task in tasks[1:]:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(task), drain)
+            stopper.cancel()
+            await bot.close()  # ends bot.start() cleanly: the gateway is closed before the loop moves on
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait({tasks[0]}, timeout=SHUTDOWN_GRACE)
+            for task in tasks:
+                if task.done() and not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
             for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(task, timeout=settings.queue.lease_seconds)
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
     finally:
-        await db_engine.dispose()
+        await queue.close()
 
 
-async def _embedded_worker(settings: Settings, queue: object, stop: asyncio.Event) -> None:
-    from gen.runner import load_engine
+async def _embedded_worker(
+    settings: Settings, queue: Queue, stop: asyncio.Event, engine: AsyncEngine | None
+) -> None:
     from imaginebot.worker import Worker
 
-    engine = await asyncio.to_thread(load_engine, settings.gen, settings.data_dir)
-    await Worker(queue, engine, settings).run(stop)
+    owned = engine is None
+    if engine is None:
+        from gen.runner import load_engine  # torch is imported here, and only here
+
+        log.info("loading model %s for the embedded worker", settings.gen.model)
+        engine = await asyncio.to_thread(load_engine, settings.gen, settings.data_dir)
+    try:
+        await Worker(queue, engine, settings).run(stop)
+    finally:
+        closer = getattr(engine, "aclose", None)
+        if owned and closer is not None:
+            await closer()
 
 
 def run_bot(args: argparse.Namespace) -> int:
@@ -70,7 +111,7 @@ def run_bot(args: argparse.Namespace) -> int:
 async def _main(settings: Settings, token: str) -> int:
     import discord
 
-    from db.session import DatabaseError, SchemaOutdated
+    from db.session import DatabaseUnavailable, SchemaOutdated
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -78,10 +119,14 @@ async def _main(settings: Settings, token: str) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         await serve(settings, token, stop=stop)
-    except (SchemaOutdated, DatabaseError) as exc:
+    except (SchemaOutdated, DatabaseUnavailable) as exc:
         print(f"imaginebot: {exc}", file=sys.stderr)
         return 2
     except discord.LoginFailure:
         print("imaginebot: Discord refused the token in DISCORD_TOKEN", file=sys.stderr)
         return 2
+    except Exception as exc:  # e.g. the model cannot be loaded: the log has the traceback
+        log.exception("the bot stopped")
+        print(f"imaginebot: the bot stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     return 0

@@ -2,7 +2,8 @@
 
 Each button is a `DynamicItem` whose custom_id carries only the action, the job id and the image index;
 everything else is loaded from the database when it is pressed, so buttons keep working after a restart
-and on any bot replica. A press runs as the presser's own job, on their quota.
+and on any bot replica. A press runs as the presser's own job, on their quota. A custom_id that is not
+ours, or names a job this database does not know, gets a polite ephemeral refusal.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import discord
 from discord.ext import commands
 
 from bot import messages
-from bot.submit import reply_ephemeral, submit
-from imaginebot.domain import VARIATION_STRENGTHS, UPSCALE_STRENGTH, JobKind, JobStatus, VariationStrength
+from bot.replies import Refusal, reply_ephemeral
+from bot.submit import delivery_target, submit
+from db.records import JobRecord
+from imaginebot.domain import VARIATION_STRENGTHS, JobKind, JobStatus, VariationStrength
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
@@ -26,16 +29,22 @@ log = logging.getLogger(__name__)
 
 UPSCALE, VARY, REROLL, VARY_SUBTLE, VARY_STRONG = "u", "v", "r", "vsub", "vstr"
 TEMPLATE = r"ib:(?P<action>u|v|r|vsub|vstr):(?P<job>[A-Za-z0-9_-]{1,40}):(?P<index>[0-4])"
+LABELS = {VARY_SUBTLE: "Vary (Subtle)", VARY_STRONG: "Vary (Strong)", REROLL: "🔄"}
+GRID_KINDS = (JobKind.IMAGINE, JobKind.REROLL, JobKind.VARIATION)
+
+
+def custom_id(action: str, job_id: str, index: int) -> str:
+    return f"ib:{action}:{job_id}:{index}"
 
 
 class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPLATE):
-    def __init__(self, action: str, job_id: str, index: int) -> None:
+    def __init__(self, action: str, job_id: str, index: int, *, row: int | None = None) -> None:
         self.action, self.job_id, self.index = action, job_id, index
+        label = LABELS.get(action) or f"{action.upper()}{index}"
         super().__init__(
             discord.ui.Button(
-                label=_label(action, index),
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"ib:{action}:{job_id}:{index}",
+                label=label, style=discord.ButtonStyle.secondary, custom_id=custom_id(action, job_id, index),
+                row=row,
             )
         )
 
@@ -48,66 +57,96 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPLAT
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: ImagineBot = interaction.client  # type: ignore[assignment]
         try:
-            await self._run(bot, interaction)
+            await self._press(bot, interaction)
         except Exception:
             log.exception("button %s on job %s failed", self.action, self.job_id)
             await reply_ephemeral(interaction, messages.internal_error())
 
-    async def _run(self, bot: ImagineBot, interaction: discord.Interaction) -> None:
-        job = await bot.queue.get_job(self.job_id)
-        if job is None:
-            await reply_ephemeral(interaction, messages.unknown_button())
-            return
+    def _fits(self, job: JobRecord) -> bool:
+        """Whether this action and index make sense for the job (a forged id may pair them wrongly)."""
+        if self.action in (UPSCALE, VARY):
+            return job.kind in GRID_KINDS and 1 <= self.index <= job.image_count
+        if self.action == REROLL:
+            return job.kind in GRID_KINDS
+        return job.kind is JobKind.UPSCALE and self.index == 1
+
+    async def _press(self, bot: ImagineBot, interaction: discord.Interaction) -> None:
+        user_id = interaction.user.id
+
+        async def make_jobs() -> list[JobRecord]:
+            job = await self._source(bot, interaction)
+            kind, parent, strength = self._plan(job)
+            spec = job.spec if kind is JobKind.UPSCALE else dataclasses.replace(job.spec, seed=None)
+            return await bot.queue.enqueue(
+                user_id, [spec], kind=kind, model=job.model, parent=parent, strength=strength,
+                delivery=delivery_target(interaction),
+            )
+
+        await submit(bot, interaction, make_jobs)
+
+    async def _source(self, bot: ImagineBot, interaction: discord.Interaction) -> JobRecord:
+        """The job the button belongs to, if the press is valid (else Refusal: never trust a custom_id)."""
+        job = await bot.queue.find_job(self.job_id)
+        if job is None or not self._fits(job):
+            raise Refusal(messages.unknown_button())
         if job.guild_id is not None and job.guild_id != interaction.guild_id:
-            await reply_ephemeral(interaction, messages.wrong_guild())
-            return
-        if job.status is not JobStatus.SUCCEEDED or self.index > job.image_count:
-            await reply_ephemeral(interaction, messages.button_not_ready())
-            return
-        fresh_seed = dataclasses.replace(job.spec, seed=None)
+            raise Refusal(messages.wrong_guild())
+        if job.status is not JobStatus.SUCCEEDED:
+            raise Refusal(messages.button_not_ready())
+        return job
+
+    def _plan(self, job: JobRecord) -> tuple[JobKind, tuple[str, int] | None, float | None]:
+        """(kind, parent image, strength) of the job this press asks for."""
         if self.action == UPSCALE:
-            await submit(bot, interaction, [job.spec], kind=JobKind.UPSCALE,
-                         parent=(job.id, self.index), strength=UPSCALE_STRENGTH)
-        elif self.action == REROLL and job.kind is JobKind.VARIATION and job.parent_job_id:
+            return JobKind.UPSCALE, (job.id, self.index), None
+        if self.action == VARY:
+            return JobKind.VARIATION, (job.id, self.index), None
+        if self.action == REROLL and job.kind is JobKind.VARIATION and job.parent_job_id and job.parent_index:
             # Re-rolling a grid of variations makes new variations of the same source image.
-            await submit(bot, interaction, [fresh_seed], kind=JobKind.VARIATION,
-                         parent=(job.parent_job_id, job.parent_index or 1), strength=job.strength)
-        elif self.action == REROLL:
-            await submit(bot, interaction, [fresh_seed], kind=JobKind.REROLL)
-        else:
-            mode = VariationStrength.SUBTLE if self.action == VARY_SUBTLE else VariationStrength.STRONG
-            await submit(bot, interaction, [fresh_seed], kind=JobKind.VARIATION,
-                         parent=(job.id, self.index or 1), strength=VARIATION_STRENGTHS[mode])
-
-
-def _label(action: str, index: int) -> str:
-    return {
-        UPSCALE: f"U{index}",
-        VARY: f"V{index}",
-        REROLL: "🔄",
-        VARY_SUBTLE: "Vary (Subtle)",
-        VARY_STRONG: "Vary (Strong)",
-    }[action]
+            return JobKind.VARIATION, (job.parent_job_id, job.parent_index), job.strength
+        if self.action == REROLL:
+            return JobKind.REROLL, None, None
+        mode = VariationStrength.SUBTLE if self.action == VARY_SUBTLE else VariationStrength.STRONG
+        return JobKind.VARIATION, (job.id, 1), VARIATION_STRENGTHS[mode]
 
 
 def grid_view(job_id: str) -> discord.ui.View:
+    """U1–U4 on the first row, V1–V4 and 🔄 on the second."""
     view = discord.ui.View(timeout=None)
     for k in range(1, 5):
-        view.add_item(JobButton(UPSCALE, job_id, k).item)
+        view.add_item(JobButton(UPSCALE, job_id, k, row=0))
     for k in range(1, 5):
-        view.add_item(JobButton(VARY, job_id, k).item)
-    view.add_item(JobButton(REROLL, job_id, 0).item)
-    for n, child in enumerate(view.children):
-        child.row = 0 if n < 4 else 1  # type: ignore[attr-defined]
+        view.add_item(JobButton(VARY, job_id, k, row=1))
+    view.add_item(JobButton(REROLL, job_id, 0, row=1))
     return view
 
 
 def upscale_view(job_id: str) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    view.add_item(JobButton(VARY_SUBTLE, job_id, 1).item)
-    view.add_item(JobButton(VARY_STRONG, job_id, 1).item)
+    view.add_item(JobButton(VARY_SUBTLE, job_id, 1))
+    view.add_item(JobButton(VARY_STRONG, job_id, 1))
     return view
 
 
-async def setup(bot: commands.Bot) -> None:
+class Buttons(commands.Cog):
+    def __init__(self, bot: ImagineBot) -> None:
+        self.bot = bot
+        self.pattern = re.compile(TEMPLATE)
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """A button or menu whose custom_id is not one of ours (forged, or from an older bot): refuse
+        politely instead of leaving the user with "This interaction failed"."""
+        if interaction.type is not discord.InteractionType.component:
+            return
+        data: dict[str, Any] = dict(interaction.data or {})
+        cid = str(data.get("custom_id", ""))
+        if self.pattern.fullmatch(cid):
+            return  # JobButton answers it
+        log.info("refusing unknown component %r pressed by user %s", cid[:100], interaction.user.id)
+        await reply_ephemeral(interaction, messages.unknown_button())
+
+
+async def setup(bot: ImagineBot) -> None:
     bot.add_dynamic_items(JobButton)
+    await bot.add_cog(Buttons(bot))

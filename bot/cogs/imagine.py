@@ -9,9 +9,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import messages
-from bot.submit import reply_ephemeral, submit
-from imaginebot.prompt import PromptError, parse_prompt
+from bot.submit import delivery_target, submit
+from db.records import JobRecord
+from imaginebot.prompt import parse_prompt
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
@@ -25,18 +25,20 @@ class Imagine(commands.Cog):
 
     @app_commands.command(name="imagine", description="Create four images from a text prompt")
     @app_commands.describe(prompt="What to imagine, then parameters like --ar 3:2 --seed 42 --no text")
-    async def imagine(self, interaction: discord.Interaction, prompt: str) -> None:
-        try:
-            defaults = await self.bot.queue.get_user_settings(interaction.user.id)
+    async def imagine(
+        self, interaction: discord.Interaction, prompt: app_commands.Range[str, 1, 2000]
+    ) -> None:
+        user_id = interaction.user.id
+
+        async def make_jobs() -> list[JobRecord]:
+            # The user's defaults are read first: they decide what the prompt means (PromptError → ephemeral).
+            defaults = await self.bot.queue.get_settings(user_id)
             specs = parse_prompt(prompt, self.bot.limits, defaults)
-        except PromptError as err:
-            await reply_ephemeral(interaction, messages.prompt_error(str(err)))
-            return
-        except Exception:
-            log.exception("/imagine failed before enqueue for user %s", interaction.user.id)
-            await reply_ephemeral(interaction, messages.internal_error())
-            return
-        await submit(self.bot, interaction, specs)
+            return await self.bot.queue.enqueue(
+                user_id, specs, model=self.bot.model, delivery=delivery_target(interaction)
+            )
+
+        await submit(self.bot, interaction, make_jobs)
 
 
 async def setup(bot: ImagineBot) -> None:

@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import messages
-from bot.submit import reply_ephemeral
+from bot.replies import answer_privately
 from imaginebot.domain import JobStatus, UserDefaults
 from imaginebot.prompt import PromptError, parse_prompt
 
@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 QUALITY_CHOICES = [app_commands.Choice(name=v, value=v) for v in (".25", ".5", "1")]
+MAX_JOB_LINES = 15
+FLAGS = (("aspect_ratio", "--ar"), ("stylize", "--stylize"), ("quality", "--quality"), ("chaos", "--chaos"),
+         ("stop", "--stop"))
 
 
 class Info(commands.Cog):
@@ -28,27 +31,31 @@ class Info(commands.Cog):
 
     @app_commands.command(name="info", description="Your quota and your queued and running jobs")
     async def info(self, interaction: discord.Interaction) -> None:
-        try:
-            text = await self._info_text(interaction.user.id)
-        except Exception:
-            log.exception("/info failed for user %s", interaction.user.id)
-            text = messages.internal_error()
-        await reply_ephemeral(interaction, text)
+        await answer_privately(interaction, self._info_text(interaction.user.id))
 
     async def _info_text(self, user_id: int) -> str:
+        try:
+            return await self._info_lines(user_id)
+        except Exception:
+            log.exception("/info failed for user %s", user_id)
+            return messages.internal_error()
+
+    async def _info_lines(self, user_id: int) -> str:
         q = self.bot.queue
         quota = await q.quota_info(user_id)
         lines = [messages.quota_line(quota.used_today, quota.daily_limit, quota.resets_at)]
         if quota.banned:
-            lines.append("⛔ You are banned from generating images on this server.")
+            lines.append(messages.banned_line(quota.ban_reason))
         jobs = await q.user_jobs(user_id, [JobStatus.QUEUED, JobStatus.RUNNING])
         lines.append(f"**Queued:** {quota.queued}   **Running:** {quota.running}")
-        for job in jobs:
+        for job in jobs[:MAX_JOB_LINES]:
             if job.status is JobStatus.RUNNING:
                 state = f"running, {job.progress}%"
             else:
-                state = f"queued, position {await q.position(job.id)}"
-            lines.append(f"• `{job.id}` {job.spec.prompt[:80]} — {state}")
+                state = f"queued, position {job.position}" if job.position else "queued"
+            lines.append(messages.job_line(job.id, job.spec.prompt, state))
+        if len(jobs) > MAX_JOB_LINES:
+            lines.append(f"… and {len(jobs) - MAX_JOB_LINES} more")
         return "\n".join(lines)
 
     @app_commands.command(name="settings", description="Your defaults for prompts that don't say otherwise")
@@ -68,38 +75,33 @@ class Info(commands.Cog):
         tile: bool | None = None,
         reset: bool = False,
     ) -> None:
+        changes: dict[str, object] = {"aspect_ratio": aspect_ratio, "stylize": stylize, "quality": quality,
+                                      "chaos": chaos, "stop": stop, "tile": tile}
+        await answer_privately(interaction, self._settings_text(interaction.user.id, changes, reset))
+
+    async def _settings_text(self, user_id: int, changes: dict[str, object], reset: bool) -> str:
         q = self.bot.queue
         try:
-            current = UserDefaults() if reset else await q.get_user_settings(interaction.user.id)
-            changes = {"aspect_ratio": aspect_ratio, "stylize": stylize, "quality": quality, "chaos": chaos,
-                       "stop": stop, "tile": tile}
+            current = UserDefaults() if reset else await q.get_settings(user_id)
             if not reset and all(v is None for v in changes.values()):
-                await reply_ephemeral(interaction, messages.settings_show(
-                    messages.settings_summary(current.to_json())))
-                return
-            updated = self._validated(current, changes)
-            await q.set_user_settings(interaction.user.id, updated)
+                text = messages.settings_show(messages.settings_summary(current.to_json()))
+            else:
+                updated = self._validated(current, changes)
+                await q.set_settings(user_id, updated)
+                text = messages.settings_saved(messages.settings_summary(updated.to_json()))
         except PromptError as err:
-            await reply_ephemeral(interaction, messages.prompt_error(str(err)))
-            return
+            text = messages.refused(str(err))
         except Exception:
-            log.exception("/settings failed for user %s", interaction.user.id)
-            await reply_ephemeral(interaction, messages.internal_error())
-            return
-        await reply_ephemeral(interaction, messages.settings_saved(messages.settings_summary(updated.to_json())))
+            log.exception("/settings failed for user %s", user_id)
+            text = messages.internal_error()
+        return text
 
     def _validated(self, current: UserDefaults, changes: dict[str, object]) -> UserDefaults:
         """Check the new values with the prompt parser itself, so /settings and prompts agree on ranges."""
-        params = []
-        for key, flag in (("aspect_ratio", "--ar"), ("stylize", "--stylize"), ("quality", "--quality"),
-                          ("chaos", "--chaos"), ("stop", "--stop")):
-            if changes[key] is not None:
-                params.append(f"{flag} {changes[key]}")
-        if changes["tile"]:
-            params.append("--tile")
+        params = [f"{flag} {changes[key]}" for key, flag in FLAGS if changes[key] is not None]
         spec = parse_prompt("settings " + " ".join(params), self.bot.limits)[0]
         merged = current.to_json()
-        for key in ("aspect_ratio", "stylize", "quality", "chaos", "stop"):
+        for key, _flag in FLAGS:
             if changes[key] is not None:
                 merged[key] = getattr(spec, key)
         if changes["tile"] is not None:

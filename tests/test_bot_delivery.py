@@ -1,0 +1,147 @@
+"""Delivery under Discord's rules: expired interaction tokens, 429s, gateway drops, upload limits, retries.
+
+The fake engine is used here because these tests are about timing (how long a job runs relative to the
+token lifetime and the progress throttle), which the fake engine controls exactly.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import random
+from typing import Any
+
+import aiohttp
+from discord_standin import DiscordStandIn
+from fake_engine import SleepEngine
+from fixtures_bot import FAKE_MODEL, wait_until
+from PIL import Image
+
+from imaginebot.domain import GenRequest, GenResult
+
+EDIT = r"^/channels/\d+/messages/\d+$"
+
+
+def noise_png(side: int, seed: int) -> bytes:
+    """A PNG that does not compress (random pixels), to exceed small upload limits."""
+    rng = random.Random(seed)
+    img = Image.frombytes("RGB", (side, side), bytes(rng.getrandbits(8) for _ in range(side * side * 3)))
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+class NoiseEngine(SleepEngine):
+    def _result(self, r: GenRequest) -> GenResult:
+        return GenResult(r.job_id, [noise_png(self.size, r.seed + k) for k in range(r.image_count)],
+                         self.size, self.size)
+
+
+async def test_progress_edits_are_throttled(
+    standin: DiscordStandIn, start_bot: Any, fake_bot_engine: Any
+) -> None:
+    bot = await start_bot(fake_bot_engine(seconds=5, steps=25))
+    ix = await bot.imagine(standin.add_member("ivy"), "a slow sunrise")
+    progress_id = ix.original["id"]
+    await bot.wait_result(timeout=15)
+    edits = standin.message(progress_id)["edits"]
+    percents = [e["content"] for e in edits if "%" in e["content"]]
+    assert len(percents) >= 3, percents
+    gaps = [b["at"] - a["at"] for a, b in itertools.pairwise(edits)]
+    assert min(gaps) >= 1.3, gaps  # discord.progress_interval = 1.5 s
+    assert any(e["attachments"] for e in edits)
+    assert standin.violations == []
+
+
+async def test_result_arrives_after_the_interaction_token_expired(
+    standin: DiscordStandIn, start_bot: Any, fake_bot_engine: Any
+) -> None:
+    standin.token_ttl = 2.0
+    bot = await start_bot(fake_bot_engine(seconds=4, steps=8))
+    judy = standin.add_member("judy")
+    ix = await bot.imagine(judy, "a long night")
+    grid = await bot.wait_result(timeout=15)
+    assert ix.expired
+    (job,) = await bot.queue.history(user=int(judy["id"]))
+    assert grid["nonce"] == job.id and not grid.get("webhook_id")  # posted with the bot token
+    assert standin.message(ix.original["id"])["deleted"]
+    upscale = await standin.press(judy, grid, label="U2")  # the grid's buttons outlive the token too
+    await upscale.wait_ack(5)
+    await bot.wait_result(lambda m: "Image #2" in m["content"], timeout=15)
+    assert standin.violations == []
+
+
+async def test_rate_limited_progress_edit_is_retried(
+    standin: DiscordStandIn, start_bot: Any, fake_bot_engine: Any
+) -> None:
+    bot = await start_bot(fake_bot_engine(seconds=3, steps=12))
+    injection = standin.fail_next("PATCH", EDIT, status=429, retry_after=0.6)
+    ix = await bot.imagine(standin.add_member("kim"), "patience")
+    await bot.wait_result(timeout=15)
+    assert injection.hits and injection.count == 0
+    statuses = [r.status for r in standin.requests if r.method == "PATCH" and r.path.startswith("/channels/")]
+    assert statuses[0] == 429 and 200 in statuses[1:]
+    assert standin.message(ix.original["id"])["edits"], "the edit went through after the retry-after"
+    assert standin.violations == []
+
+
+async def test_commands_work_after_gateway_drops(
+    standin: DiscordStandIn, start_bot: Any, fake_bot_engine: Any
+) -> None:
+    bot = await start_bot(fake_bot_engine())
+    leo = standin.add_member("leo")
+    for mode, kind in (("close", "resume"), ("invalidate", "identify")):
+        connection = await standin.drop_gateway(1001 if mode == "close" else None, mode=mode, timeout=20)
+        assert connection is not None and connection.kind == kind
+        ix = await bot.imagine(leo, f"after a {mode}")
+        await bot.wait_result(lambda m, mode=mode: f"after a {mode}" in m["content"], timeout=10)
+        assert ix.ack is not None
+    assert standin.violations == []
+
+
+async def test_large_results_are_reencoded_under_the_upload_limit(
+    standin: DiscordStandIn, start_bot: Any
+) -> None:
+    standin.attachment_size_limit = 24_000
+    bot = await start_bot(NoiseEngine(FAKE_MODEL, size=96))
+    await bot.imagine(standin.add_member("max"), "static")
+    grid = await bot.wait_result(timeout=15)
+    (attachment,) = grid["attachments"]
+    assert attachment["filename"].endswith(".jpg") and attachment["size"] <= 24_000
+    with Image.open(io.BytesIO(attachment["data"])) as img:
+        assert img.format == "JPEG" and img.size[0] >= 96
+    assert standin.violations == []
+
+
+async def test_a_result_posted_before_a_crash_is_not_posted_again(
+    standin: DiscordStandIn, start_bot: Any, fake_bot_engine: Any
+) -> None:
+    """The bot died after posting a result but before marking it delivered: on the next start it posts
+    again with the same nonce, and Discord (enforce_nonce) hands back the first message."""
+    bot = await start_bot(fake_bot_engine(), queue={"embedded_worker": False})
+    nina = standin.add_member("nina")
+    ix = await bot.imagine(nina, "only once")
+    (job,) = await bot.queue.history(user=int(nina["id"]))
+    await bot.shutdown()
+
+    url = f"{standin.api_base_url}/channels/{standin.channel_id}/messages"
+    async with aiohttp.ClientSession() as http, http.post(
+        url, json={"content": "the result, posted before the crash", "nonce": job.id, "enforce_nonce": True},
+        headers={"Authorization": f"Bot {standin.token}"},
+    ) as response:
+        first = await response.json()
+    [claimed] = await bot.queue.claim("test-worker", model=FAKE_MODEL, max_images=4)
+    engine = fake_bot_engine()
+    await bot.queue.complete_many("test-worker", await engine.generate([claimed.request()]))
+
+    again = await start_bot(fake_bot_engine(), queue={"embedded_worker": False})
+    await wait_until(lambda: _delivered(again, job.id), 10, "the job marked delivered")
+    assert [m["id"] for m in standin.messages() if m.get("nonce") == job.id] == [first["id"]]
+    assert (await again.queue.get_job(job.id)).result_message_id == int(first["id"])
+    assert standin.message(ix.original["id"])["deleted"]
+    assert standin.violations == []
+
+
+async def _delivered(bot: Any, job_id: str) -> bool:
+    return (await bot.queue.get_job(job_id)).delivered_at is not None
+
