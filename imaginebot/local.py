@@ -61,7 +61,8 @@ async def _generate(settings: Settings, queue: Any, ids: list[str]) -> str:
         from imaginebot.worker import Worker
 
         engine = await asyncio.to_thread(load_engine, settings.gen, settings.data_dir)
-        scheduler = getattr(engine, "scheduler_name", scheduler)
+        pipe = getattr(getattr(engine, "engine", None), "pipe", None)
+        scheduler = type(pipe.scheduler).__name__ if pipe is not None else scheduler
         worker_task = asyncio.create_task(Worker(queue, engine, settings).run(stop))
     try:
         await _watch(queue, ids, worker_task)
