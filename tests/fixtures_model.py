@@ -1,1 +1,97 @@
-"""Model fixtures: the tiny random-weight pipeline, built once per test session."""
+"""Model fixtures: the tiny random-weight pipeline, built once per test session.
+
+`tiny_model_dir` is the SD 1.x tiny model in diffusers layout (plus the same weights as one
+original-layout `.safetensors`, `tiny_single_file`); `tiny_pipe` / `tiny_engine` load it once;
+`tiny_sdxl_dir` builds the SDXL variant only for the tests that ask for it. Everything is offline.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Nothing in the tests may reach the Hugging Face Hub (set before huggingface_hub is imported).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+__all__ = [
+    "gen_request",
+    "tiny_engine",
+    "tiny_model_dir",
+    "tiny_pipe",
+    "tiny_sdxl_dir",
+    "tiny_single_file",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny SD 1.x model (diffusers layout); its single-file twin lies next to it."""
+    from gen.tiny import make_tiny_model
+
+    root = tmp_path_factory.mktemp("tiny-model")
+    make_tiny_model(root / "tiny-sd", single_file=root / "tiny-sd.safetensors")
+    return root / "tiny-sd"
+
+
+@pytest.fixture(scope="session")
+def tiny_single_file(tiny_model_dir: Path) -> Path:
+    """The tiny model's weights as one original-layout (LDM) .safetensors checkpoint."""
+    return tiny_model_dir.parent / "tiny-sd.safetensors"
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny SDXL model, written through the `make-tiny-model --sdxl --single-file` command."""
+    import argparse
+
+    from imaginebot.cli_imagine import run_make_tiny_model
+
+    root = tmp_path_factory.mktemp("tiny-sdxl")
+    args = argparse.Namespace(
+        dir=str(root / "tiny-sdxl"), sdxl=True, single_file=str(root / "tiny-sdxl.safetensors")
+    )
+    assert run_make_tiny_model(args) == 0
+    return root / "tiny-sdxl"
+
+
+@pytest.fixture(scope="session")
+def tiny_pipe(tiny_model_dir: Path) -> Any:
+    """The tiny text-to-image pipeline on CPU, loaded through gen.loader (the production path)."""
+    from gen.loader import load_pipeline
+
+    return load_pipeline(str(tiny_model_dir), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_pipe: Any) -> Iterator[Any]:
+    """A DiffusersEngine over `tiny_pipe` (previews at every step, so tests see them)."""
+    from gen.engine import DiffusersEngine
+
+    engine = DiffusersEngine(tiny_pipe, model_id="tiny", preview_interval=0.0)
+    yield engine
+
+
+def gen_request(
+    prompt: str = "a red fox in snow",
+    *,
+    job_id: str = "job-1",
+    seed: int = 42,
+    kind: str = "imagine",
+    size: tuple[int, int] = (128, 128),
+    steps: int = 6,
+    source_png: bytes | None = None,
+    strength: float | None = None,
+    **spec: Any,
+) -> Any:
+    """A GenRequest with a small, fast default spec; `spec` overrides JobSpec fields (e.g. chaos=50)."""
+    from imaginebot.domain import GenRequest, JobKind, JobSpec, PromptPart
+
+    weights = spec.pop("weights", None)
+    parts = tuple(PromptPart(t, w) for t, w in weights) if weights else (PromptPart(prompt, 1.0),)
+    job = JobSpec(prompt=prompt, weights=parts, width=size[0], height=size[1], steps=steps, seed=seed, **spec)
+    return GenRequest(job_id, JobKind(kind), job, seed, source_png=source_png, strength=strength)

@@ -1,0 +1,101 @@
+"""Starting latents: seeded noise (txt2img, with `--chaos`) and encoded source images (img2img).
+
+Seeds follow INTERFACE.md: image k of a job with seed S starts from `torch.Generator("cpu")
+.manual_seed(S + k - 1)`. We draw from those generators exactly as diffusers does (`randn_tensor` with a
+generator list; VAE `latent_dist.sample(generator[k])` for img2img), so a plain diffusers call with the
+same generators gives the same pictures and each image can be reproduced alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from gen.conditioning import chaos_generator
+
+# At chaos 100 the starting noise gets a smooth per-image field of 0.3× its spread (then renormalised).
+# White noise holds almost no energy at that scale, so this moves large-scale composition and colour
+# a lot; 3×3 control points give blob-sized structure.
+LATENT_CHAOS = 0.3
+CHAOS_GRID = 3
+
+
+def generators(seeds: Sequence[int]) -> list[torch.Generator]:
+    return [torch.Generator("cpu").manual_seed(s) for s in seeds]
+
+
+def noise_latents(
+    pipe: Any, gens: list[torch.Generator], height: int, width: int, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    """The noise `pipe.prepare_latents` would draw (before `init_noise_sigma`), consuming the generators."""
+    from diffusers.utils.torch_utils import randn_tensor
+
+    f = pipe.vae_scale_factor
+    shape = (len(gens), pipe.unet.config.in_channels, height // f, width // f)
+    return randn_tensor(shape, generator=gens, device=device, dtype=dtype)
+
+
+def chaos_latents(latents: torch.Tensor, seeds: Sequence[int], chaos: Sequence[int]) -> torch.Tensor:
+    """Mix each image's noise with a smooth seeded field, by its job's chaos; chaos 0 rows are untouched.
+
+    The mix keeps unit variance, so the scheduler sees noise of the expected scale.
+    """
+    out = latents.clone()
+    _, c, h, w = latents.shape
+    for k, (seed, level) in enumerate(zip(seeds, chaos, strict=True)):
+        if level <= 0:
+            continue
+        a = LATENT_CHAOS * min(level, 100) / 100
+        coarse = torch.randn((1, c, CHAOS_GRID, CHAOS_GRID), generator=chaos_generator(seed, 1))
+        field = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)[0]
+        field = field / field.std().clamp_min(1e-6)
+        mixed = (latents[k].float() + a * field.to(latents.device)) / (1 + a * a) ** 0.5
+        out[k] = mixed.to(latents.dtype)
+    return out
+
+
+def source_image(img: Image.Image, width: int, height: int) -> Image.Image:
+    """The source picture as RGB at exactly width×height (Lanczos)."""
+    img = img.convert("RGB")
+    if img.size != (width, height):
+        img = img.resize((width, height), Image.Resampling.LANCZOS)
+    return img
+
+
+@torch.no_grad()
+def encode_source(
+    pipe: Any, image: Image.Image, gens: Sequence[torch.Generator], device: torch.device
+) -> torch.Tensor:
+    """Scaled init latents for len(gens) images of one source: one VAE encode, one sample per generator.
+
+    Equivalent to what the img2img pipeline does per image (`vae.encode(image[i:i+1])` then
+    `latent_dist.sample(generator[i])`), without encoding the same picture four times.
+    """
+    vae = pipe.vae
+    pixels = pipe.image_processor.preprocess(image)
+    upcast = (
+        getattr(pipe, "text_encoder_2", None) is not None
+        and vae.dtype == torch.float16
+        and getattr(vae.config, "force_upcast", False)
+    )
+    dtype = vae.dtype
+    if upcast:  # SDXL's VAE overflows in float16; the SDXL pipelines encode in float32 too
+        vae.to(dtype=torch.float32)
+    try:
+        dist = vae.encode(pixels.to(device=device, dtype=vae.dtype)).latent_dist
+        samples = torch.cat([dist.sample(generator=g) for g in gens])
+    finally:
+        if upcast:
+            vae.to(dtype=dtype)
+    samples = samples.to(dtype)
+    mean = getattr(vae.config, "latents_mean", None)
+    std = getattr(vae.config, "latents_std", None)
+    if mean is not None and std is not None:
+        m = torch.tensor(mean, device=samples.device, dtype=dtype).view(1, -1, 1, 1)
+        s = torch.tensor(std, device=samples.device, dtype=dtype).view(1, -1, 1, 1)
+        return (samples - m) * vae.config.scaling_factor / s
+    return samples * vae.config.scaling_factor

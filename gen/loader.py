@@ -1,0 +1,323 @@
+"""Load a Stable Diffusion pipeline once, from whatever `gen.model` names.
+
+`gen.model` may be:
+
+- `"tiny"`: the tiny random-weight model (gen/tiny.py), built once into `<data_dir>/models/tiny-sd` and
+  reused — the offline default;
+- a local diffusers folder (with `model_index.json`);
+- a single-file checkpoint (`.safetensors` / `.ckpt`, civitai style, original LDM key layout). Such a file
+  holds weights only; the component configs and tokenizer come from `config_dir`, a local diffusers folder
+  of the same architecture (e.g. a downloaded `stable-diffusion-v1-5` or SDXL base folder; for a tiny
+  single file, the tiny folder). Without `config_dir` diffusers looks for its default configs for that
+  architecture in the Hugging Face cache, which works offline only if they were fetched once. SD 1.x/2.x
+  vs SDXL is detected from the checkpoint's keys;
+- a Hugging Face id (`org/name`), loaded from the local Hugging Face cache (downloaded when online).
+
+Folders and ids go through `AutoPipelineForText2Image`; `img2img_pipeline()` derives the img2img pipeline
+with `AutoPipelineForImage2Image.from_pipe`, which shares every module (no second copy of the weights).
+Every failure becomes a `ModelLoadError` with a one-line message an operator can act on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+log = logging.getLogger(__name__)
+
+TINY_REF = "tiny"
+TINY_DIRNAME = "tiny-sd"
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+SUPPORTED_CLASSES = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")
+
+
+class ModelLoadError(ValueError):
+    """The configured model cannot be loaded; the message is one line and says what to do."""
+
+
+def quiet_progress_bars() -> None:
+    """No tqdm bars in a bot's logs: loading and generation report through our own progress instead."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    except ImportError:  # pragma: no cover - very old huggingface_hub
+        pass
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """`auto` → cuda if available, else mps, else cpu; otherwise the named device (checked to exist)."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(f"gen.device is {device!r} but torch sees no CUDA GPU (use auto or cpu)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ModelLoadError(f"gen.device is {device!r} but only {count} CUDA GPU(s) exist")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ModelLoadError("gen.device is 'mps' but MPS is not available on this machine (use auto or cpu)")
+    return dev
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """`auto` → float16 on CUDA (fast, half the memory), float32 elsewhere (CPU half precision is slow)."""
+    if dtype == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    try:
+        value = getattr(torch, dtype)
+    except AttributeError:
+        value = None
+    if not isinstance(value, torch.dtype):
+        raise ModelLoadError(f"unknown dtype {dtype!r}: use auto, float16, bfloat16 or float32")
+    return value
+
+
+def tiny_model_dir(data_dir: Path) -> Path:
+    """Build the tiny model into `<data_dir>/models/tiny-sd` unless it is there; return the folder.
+
+    Built in a temporary sibling folder and renamed into place, so a crash or a second process building at
+    the same time never leaves a half-written model behind.
+    """
+    target = Path(data_dir) / "models" / TINY_DIRNAME
+    if (target / "model_index.json").is_file():
+        return target
+    from gen.tiny import make_tiny_model
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tiny-sd-", dir=target.parent))
+    try:
+        make_tiny_model(tmp / "m")
+        try:
+            os.rename(tmp / "m", target)
+        except OSError:
+            if not (target / "model_index.json").is_file():  # not a concurrent build that won: a real error
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("built the tiny model in %s", target)
+    return target
+
+
+def _looks_like_path(ref: str) -> bool:
+    return (
+        ref.startswith(("/", "./", "../", "~", "\\"))
+        or ref.lower().endswith(SINGLE_FILE_SUFFIXES)
+        or ref.count("/") > 1
+        or (len(ref) > 1 and ref[1] == ":")
+        or (Path(ref).parent != Path(".") and Path(ref).expanduser().parent.is_dir())
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+def checkpoint_keys(path: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor names → shapes of a single-file checkpoint, reading as little as possible."""
+    try:
+        if path.suffix.lower() == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as f:
+                return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+        try:
+            state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:
+            if "mmap" not in str(exc):
+                raise
+            state = torch.load(str(path), map_location="cpu", weights_only=True)  # legacy (non-zip) format
+    except Exception as exc:
+        reason = _one_line(exc)
+        if "weights only load failed" in reason.lower():
+            reason = "not a plain-weights PyTorch file (needs unsafe unpickling; convert it to .safetensors)"
+        raise ModelLoadError(f"cannot read checkpoint {path} (corrupt?): {reason}") from exc
+    while isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ModelLoadError(f"cannot read checkpoint {path}: it does not hold a state dict")
+    return {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
+
+
+def detect_architecture(keys: dict[str, tuple[int, ...]], path: Path) -> str:
+    """'sdxl' or 'sd' from original-layout key names; ModelLoadError for anything else."""
+    if not any(k.startswith("model.diffusion_model.input_blocks.") for k in keys):
+        sample = ", ".join(sorted(keys)[:2]) or "no tensors"
+        raise ModelLoadError(
+            f"{path.name} is not a Stable Diffusion 1.x/2.x/SDXL checkpoint "
+            f"(unknown architecture; keys like {sample})"
+        )
+    conv_in = keys.get("model.diffusion_model.input_blocks.0.0.weight", (0, 4))
+    if len(conv_in) > 1 and conv_in[1] != 4:
+        raise ModelLoadError(
+            f"{path.name} is an inpainting/instruct checkpoint ({conv_in[1]} input channels); "
+            "imaginebot needs a text-to-image model"
+        )
+    return "sdxl" if any(k.startswith("conditioner.embedders.") for k in keys) else "sd"
+
+
+def _load_single_file(path: Path, config_dir: Path | None, dtype: torch.dtype) -> Any:
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    arch = detect_architecture(checkpoint_keys(path), path)
+    cls = StableDiffusionXLPipeline if arch == "sdxl" else StableDiffusionPipeline
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if config_dir is not None:
+        config_dir = Path(config_dir).expanduser()
+        index = config_dir / "model_index.json"
+        if not index.is_file():
+            raise ModelLoadError(f"config folder {config_dir} is not a diffusers model (no model_index.json)")
+        class_name = json.loads(index.read_text(encoding="utf-8")).get("_class_name", "")
+        if ("XL" in class_name) != (arch == "sdxl"):
+            kind = "SDXL" if arch == "sdxl" else "SD 1.x/2.x"
+            raise ModelLoadError(
+                f"{path.name} is an {kind} checkpoint but config folder {config_dir} holds a "
+                f"{class_name or 'different'} model; use configs of the same architecture"
+            )
+        kwargs.update(config=str(config_dir), local_files_only=True)
+    try:
+        return cls.from_single_file(str(path), **kwargs)
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        if config_dir is None and _is_offline_error(exc):
+            raise ModelLoadError(
+                f"{path.name} needs the diffusers configs of its architecture, which are not in the local "
+                "Hugging Face cache: pass config_dir, a local diffusers folder of the same architecture, "
+                "or run once with network access"
+            ) from exc
+        raise ModelLoadError(f"cannot load checkpoint {path}: {_one_line(exc)}") from exc
+
+
+def _is_offline_error(exc: BaseException) -> bool:
+    names = {type(e).__name__ for e in (exc, exc.__cause__, exc.__context__) if e is not None}
+    offline = {"LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectionError", "ConnectError"}
+    text = str(exc).lower()
+    hints = ("offline", "connect", "cannot find the requested")
+    return bool(names & offline) or any(h in text for h in hints)
+
+
+def _load_pretrained(ref: str, dtype: torch.dtype, *, local: bool) -> Any:
+    from diffusers import AutoPipelineForText2Image
+
+    if local:
+        index = Path(ref) / "model_index.json"
+        if not index.is_file():
+            raise ModelLoadError(f"{ref} is a folder but not a diffusers pipeline (no model_index.json)")
+        try:
+            class_name = json.loads(index.read_text(encoding="utf-8")).get("_class_name", "")
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"{index} is not valid JSON: {_one_line(exc)}") from exc
+        if not class_name.startswith("StableDiffusion") or "Upscale" in class_name:
+            raise ModelLoadError(
+                f"{ref} holds a {class_name or 'unknown'} pipeline; imaginebot runs Stable Diffusion 1.x/2.x "
+                "and SDXL models (unknown architecture)"
+            )
+    try:
+        return AutoPipelineForText2Image.from_pretrained(ref, dtype=dtype)
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        if not local and _is_offline_error(exc):
+            raise ModelLoadError(
+                f"model {ref!r} is not in the local Hugging Face cache and the Hub cannot be reached; "
+                "fetch it once online, or set gen.model to a local folder or .safetensors file"
+            ) from exc
+        where = "folder" if local else "Hugging Face model"
+        raise ModelLoadError(f"cannot load {where} {ref}: {_one_line(exc)}") from exc
+
+
+def set_scheduler(pipe: Any, name: str) -> None:
+    """Replace the model's scheduler with the diffusers class `name`, keeping the model's schedule config."""
+    import diffusers
+
+    cls = getattr(diffusers, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, diffusers.SchedulerMixin)):
+        raise ModelLoadError(
+            f"unknown scheduler {name!r}: use a diffusers scheduler class name such as "
+            "EulerDiscreteScheduler, DPMSolverMultistepScheduler or DDIMScheduler (empty: the model's own)"
+        )
+    pipe.scheduler = cls.from_config(pipe.scheduler.config)
+
+
+def load_pipeline(
+    model_ref: str,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    scheduler: str = "",
+    config_dir: str | Path | None = None,
+    data_dir: Path = Path("data"),
+    compile: bool = False,
+) -> Any:
+    """Load the text-to-image pipeline for `model_ref` on `device`; see the module docstring for refs.
+
+    `compile` (CUDA only) puts the UNet in channels-last layout and wraps it with `torch.compile`.
+    Attention uses PyTorch's scaled-dot-product kernels (diffusers' default on torch ≥ 2).
+    """
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    quiet_progress_bars()
+    dev = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
+    ref = model_ref.strip()
+    if not ref:
+        raise ModelLoadError("gen.model is empty: set it to tiny, a folder, a .safetensors file or an id")
+    pipe: Any
+    if ref == TINY_REF:
+        pipe = _load_pretrained(str(tiny_model_dir(Path(data_dir))), torch_dtype, local=True)
+    else:
+        path = Path(ref).expanduser()
+        if path.is_dir():
+            pipe = _load_pretrained(str(path), torch_dtype, local=True)
+        elif path.is_file():
+            if path.suffix.lower() not in SINGLE_FILE_SUFFIXES:
+                raise ModelLoadError(f"{path} is neither a diffusers folder nor a .safetensors/.ckpt file")
+            pipe = _load_single_file(path, Path(config_dir) if config_dir else None, torch_dtype)
+        elif _looks_like_path(ref):
+            raise ModelLoadError(f"model path {ref} does not exist")
+        else:
+            pipe = _load_pretrained(ref, torch_dtype, local=False)
+    supported = isinstance(pipe, StableDiffusionPipeline | StableDiffusionXLPipeline)
+    if not supported:  # e.g. a folder of another architecture that AutoPipeline knows
+        raise ModelLoadError(
+            f"{ref} loads as {type(pipe).__name__}; imaginebot runs Stable Diffusion 1.x/2.x and SDXL models"
+        )
+    if scheduler:
+        set_scheduler(pipe, scheduler)
+    try:
+        pipe.to(dev)
+    except RuntimeError as exc:
+        raise ModelLoadError(f"cannot move the model to {dev}: {_one_line(exc)}") from exc
+    if compile and dev.type == "cuda":
+        pipe.unet.to(memory_format=torch.channels_last)
+        pipe.unet.compile()
+    pipe.set_progress_bar_config(disable=True)
+    log.info("loaded %s (%s) on %s as %s", ref, type(pipe).__name__, dev, torch_dtype)
+    return pipe
+
+
+def img2img_pipeline(pipe_t2i: Any) -> Any:
+    """The img2img pipeline over the same modules (`from_pipe`: shared weights, no extra memory)."""
+    from diffusers import AutoPipelineForImage2Image
+
+    pipe = AutoPipelineForImage2Image.from_pipe(pipe_t2i)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

@@ -1,0 +1,131 @@
+"""Running the blocking engine off the event loop: one dedicated generation thread per device.
+
+Diffusers pipelines are not re-entrant (two calls on one pipeline at once corrupt the scheduler's state),
+so each engine gets a single-thread executor and every `await generate(...)` queues on it. torch releases
+the GIL inside its kernels, so the event loop keeps running while images are generated; progress
+callbacks are handed back to the loop with `call_soon_threadsafe` and therefore run on the loop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from imaginebot.domain import CancelCheck, Engine, GenProgress, GenRequest, GenResult, ProgressCallback
+
+log = logging.getLogger(__name__)
+
+
+def cpu_threads() -> int:
+    """Cores this process may use (honours CPU affinity and cgroup-pinned sets)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _init_torch_thread(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)  # per-thread on OpenMP builds: set it in the generation thread itself
+
+
+class ThreadedEngine:
+    """An `AsyncEngine` over a blocking `Engine`, serialised on its own thread.
+
+    If the awaiting task is cancelled, the generation is told to stop at its next step (every job then
+    reads as cancelled) — the thread itself cannot be interrupted mid-kernel.
+    """
+
+    def __init__(self, engine: Engine, *, threads: int | None = None) -> None:
+        self.engine = engine
+        self.model_id = engine.model_id
+        self.threads = threads or cpu_threads()
+        self._executor = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="imaginebot-gen",
+            initializer=_init_torch_thread,
+            initargs=(self.threads,),
+        )
+
+    @property
+    def native_resolution(self) -> int | None:
+        value = getattr(self.engine, "native_resolution", None)
+        return int(value) if value is not None else None
+
+    async def generate(
+        self,
+        batch: list[GenRequest],
+        progress: ProgressCallback | None = None,
+        is_cancelled: CancelCheck | None = None,
+    ) -> list[GenResult]:
+        loop = asyncio.get_running_loop()
+        abandoned = threading.Event()
+
+        def report(p: GenProgress) -> None:
+            if progress is None:
+                return
+            try:
+                loop.call_soon_threadsafe(progress, p)
+            except RuntimeError:  # the loop is closed: nobody is listening any more
+                pass
+
+        def check(job_id: str) -> bool:
+            return abandoned.is_set() or (is_cancelled is not None and is_cancelled(job_id))
+
+        future = loop.run_in_executor(
+            self._executor, self.engine.generate, batch, report if progress else None, check
+        )
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            abandoned.set()
+            # Nobody awaits the result any more; retrieve it so asyncio does not log it as lost.
+            future.add_done_callback(lambda f: f.cancelled() or f.exception())
+            raise
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the generation thread (after the running batch when `wait`)."""
+        self._executor.shutdown(wait=wait, cancel_futures=True)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+
+def load_engine(
+    gen_settings: Any,
+    data_dir: str | Path,
+    *,
+    model_override: str | None = None,
+    config_dir: str | Path | None = None,
+) -> ThreadedEngine:
+    """Load the model named by `gen.*` settings (or `model_override`) and wrap it for async use.
+
+    Blocking (seconds for the tiny model, up to minutes for a large checkpoint): from async code call it
+    with `await asyncio.to_thread(load_engine, ...)`. `config_dir` is the diffusers folder that supplies
+    configs and tokenizer for a single-file checkpoint (see gen.loader).
+    """
+    import torch
+
+    from gen.engine import DiffusersEngine
+    from gen.loader import load_pipeline
+
+    threads = cpu_threads()
+    torch.set_num_threads(threads)
+    model = model_override or gen_settings.model
+    pipe = load_pipeline(
+        model,
+        device=gen_settings.device,
+        dtype=gen_settings.dtype,
+        scheduler=gen_settings.scheduler,
+        config_dir=config_dir or getattr(gen_settings, "config_dir", None) or None,
+        data_dir=Path(data_dir),
+        compile=bool(getattr(gen_settings, "compile", False)),
+    )
+    engine = DiffusersEngine(pipe, model_id=model, preview_interval=gen_settings.preview_interval)
+    return ThreadedEngine(engine, threads=threads)

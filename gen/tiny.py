@@ -1,0 +1,347 @@
+"""A tiny random-weight Stable Diffusion pipeline, built from configs, for offline use and tests.
+
+It has Stable Diffusion's *shape*, only narrower, so every code path (tokenizer, text encoder, UNet with
+cross-attention, ×8 VAE, scheduler, img2img, single-file conversion) is the real one:
+
+- VAE: four blocks 8/16/32/32 (three downsamples → latents at 1/8 of the image, 4 channels), as in SD.
+- UNet: channels 16/32/48/48, one layer per block, two attention heads; self/cross-attention only at
+  1/16 of the image and below (plain DownBlock2D at 1/8). Attention at full latent resolution would be
+  ~4 k tokens a layer and make CPU generation minutes instead of seconds.
+- Text encoder: a 2-layer, 32-wide CLIP text model over the *real* CLIP tokenizer (49 408 tokens,
+  see gen/tokenizer.py), so prompts tokenize exactly as with a real checkpoint.
+
+SDXL variant (`sdxl=True`): two text encoders (32 and 64 wide — different widths, as in SDXL, so the
+single-file loader can tell them apart), pooled + time-id conditioning ("text_time"), UNet 16/32/48.
+Its native resolution is kept at 512 (not SDXL's 1024) so it stays fast on a CPU.
+
+UNet and text encoders have random (seeded) weights. The VAE is random too, but laid over a designed
+skeleton (`_autoencoding_vae`): its main path averages 2×2 blocks on the way down and upsamples
+smoothly on the way up, with the random residual branches scaled to a whisper. A purely random VAE
+is no autoencoder — decode(encode(x)) would have nothing to do with x — and img2img (variations,
+upscales) could not be tested; with the skeleton a picture survives the round trip, blurred, so a
+subtle variation is measurably closer to its source than a strong one. Images are smooth colour
+fields shaped by the random UNet — good for checking seeds, batching, parameters and plumbing, not
+aesthetics.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+SD_SCHEDULER: dict[str, Any] = {
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "steps_offset": 1,
+}
+
+
+# Residual branches (resnet conv2, attention out-projection) keep their random init times this.
+RESIDUAL_SCALE = 0.05
+# The VAE's GroupNorm → SiLU → conv_out tails are made (nearly) linear: channel 3 carries a large
+# constant K that dominates each group's mean and spread, so the normalisation becomes a fixed affine map
+# instead of a per-image one, and SiLU is used around β0 = 4 where it is close to a straight line.
+_K, _BETA0, _SLOPE = 200.0, 4.0, 0.1
+VAE_GROUPS = 2
+
+
+def _silu_at(x: float) -> tuple[float, float]:
+    """SiLU(x) and its derivative at x."""
+    s = 1.0 / (1.0 + float(torch.exp(torch.tensor(-x))))
+    return x * s, s * (1 + x * (1 - s))
+
+
+def _embed(conv: torch.nn.Conv2d, kernel: torch.Tensor) -> None:
+    """Channel c of the output = `kernel` applied to input channel c (for c < min(in, out)); else 0."""
+    conv.weight.zero_()
+    kh, kw = conv.weight.shape[-2:]
+    k = torch.zeros(kh, kw)
+    oh, ow = (kh - kernel.shape[0]) // 2, (kw - kernel.shape[1]) // 2
+    k[oh : oh + kernel.shape[0], ow : ow + kernel.shape[1]] = kernel
+    for c in range(min(conv.in_channels, conv.out_channels)):
+        conv.weight[c, c] = k
+    if conv.bias is not None:
+        conv.bias.zero_()
+
+
+def _linear_tail(norm: Any, conv_out: Any, mix: torch.Tensor) -> None:
+    """Make `conv_out(silu(norm(x)))` ≈ `mix @ x[0:3]` given channel 3 of x holds the constant _K."""
+    n = norm.num_channels // norm.num_groups  # channels in group 0: RGB, K and zeros
+    mu0, sigma = _K / n, _K * (n - 1) ** 0.5 / n
+    norm.weight.fill_(1.0)
+    norm.bias.zero_()
+    norm.weight[:3] = _SLOPE * sigma
+    norm.bias[:3] = _BETA0 + _SLOPE * mu0
+    # (The group mean also holds the image's average RGB / n: a small global shift, left as is.)
+    silu0, slope = _silu_at(_BETA0)
+    w = mix / (slope * _SLOPE)
+    conv_out.weight.zero_()
+    conv_out.bias.zero_()
+    rows = w.shape[0]
+    conv_out.weight[:rows, :3, 1, 1] = w
+    conv_out.bias[:rows] = -w.sum(dim=1) * silu0
+
+
+@torch.no_grad()
+def _autoencoding_vae(vae: Any, scaling_factor: float) -> None:
+    """Overlay the randomly initialised VAE with an averaging/upsampling skeleton (see module docstring)."""
+    from diffusers.models.attention_processor import Attention
+    from diffusers.models.downsampling import Downsample2D
+    from diffusers.models.resnet import ResnetBlock2D
+    from diffusers.models.upsampling import Upsample2D
+
+    one = torch.ones(1, 1)
+    for module in vae.modules():
+        m: Any = module  # diffusers' attribute types are looser than its annotations
+        if isinstance(module, ResnetBlock2D):
+            m.conv2.weight.mul_(RESIDUAL_SCALE)
+            m.conv2.bias.zero_()
+            if m.conv_shortcut is not None:
+                _embed(m.conv_shortcut, one)
+        elif isinstance(module, Attention):
+            m.to_out[0].weight.mul_(RESIDUAL_SCALE)
+            m.to_out[0].bias.zero_()
+        elif isinstance(module, Downsample2D) and m.conv is not None:
+            # stride-2 conv over rows/cols 2i..2i+2 (padded right/bottom): a 2×2 average of the block
+            _embed(m.conv, torch.tensor([[0.25, 0.25, 0.0], [0.25, 0.25, 0.0], [0.0, 0.0, 0.0]]))
+        elif isinstance(module, Upsample2D) and m.conv is not None:
+            # nearest ×2 then a [1 2 1]² / 16 blur: bilinear-like upsampling; the constant channel is
+            # only copied, so zero padding cannot erode it at the borders
+            b = torch.tensor([1.0, 2.0, 1.0])
+            _embed(m.conv, torch.outer(b, b) / 16)
+            m.conv.weight[3, 3] = 0.0
+            m.conv.weight[3, 3, 1, 1] = 1.0
+    _embed(vae.quant_conv, one)
+    _embed(vae.post_quant_conv, one)
+    # Encoder: RGB in channels 0-2, the constant in 3. Latents 0-2 = RGB, latent 3 = their mean, scaled
+    # so that an image of spread 0.5 gives *scaled* latents of spread 1; log-variance -30: exact sampling.
+    enc = vae.encoder
+    _embed(enc.conv_in, one)
+    enc.conv_in.weight[3].zero_()
+    enc.conv_in.bias[3] = _K
+    gain = 2.0 / scaling_factor
+    mix = torch.cat([torch.eye(3), torch.full((1, 3), 1 / 3)]) * gain
+    _linear_tail(enc.conv_norm_out, enc.conv_out, mix)
+    enc.conv_out.bias[4:] = -30.0
+    # Decoder: latents 0-2 → channels 0-2, latent 3 → channel 4, the constant in 3; RGB = latents / 2.
+    dec = vae.decoder
+    dec.conv_in.weight.zero_()
+    dec.conv_in.bias.zero_()
+    for c in range(3):
+        dec.conv_in.weight[c, c, 1, 1] = 1.0
+    dec.conv_in.weight[4, 3, 1, 1] = 1.0
+    dec.conv_in.bias[3] = _K
+    _linear_tail(dec.conv_norm_out, dec.conv_out, torch.eye(3) * (scaling_factor / 2))
+
+
+# How much of the deep UNet features (where time and text enter) the last layer's shortcut mixes in,
+# and how much louder than at random init the cross-attention (the prompt) speaks in those features.
+UNET_DEEP_MIX = 2.0
+CROSS_ATTENTION_GAIN = 5.0
+
+
+@torch.no_grad()
+def _pass_through_unet(unet: Any) -> None:
+    """Let the random UNet predict noise ≈ its noisy input, plus random text- and time-dependent terms.
+
+    That is what a denoiser trained on pure-noise data would predict, and it keeps the sampler's
+    latents at the unit scale real models produce (a plain random UNet predicts ~0.3× noise and the
+    latents blow up ~10×). The final resnet's shortcut passes the conv_in copy of the latents straight
+    to the output (with a constant partner channel per latent for the GroupNorm, as in the VAE tail)
+    and mixes in the deep features at UNET_DEEP_MIX; cross-attention outputs are turned up by
+    CROSS_ATTENTION_GAIN so the prompt visibly shapes the picture. Everything else stays random.
+    """
+    lat, width = unet.config.in_channels, unet.config.block_out_channels[0]
+    last = unet.up_blocks[-1].resnets[-1]
+    norm, conv_in, conv_out = unet.conv_norm_out, unet.conv_in, unet.conv_out
+    if norm.num_channels // norm.num_groups != 2 or width < 2 * lat or last.conv_shortcut is None:
+        raise ValueError("the pass-through UNet needs two channels per output GroupNorm group")
+    for c in range(lat):  # conv_in channel 2c is an exact copy of latent c
+        conv_in.weight[2 * c].zero_()
+        conv_in.weight[2 * c, c, 1, 1] = 1.0
+        conv_in.bias[2 * c] = 0.0
+    shortcut = last.conv_shortcut
+    skip = shortcut.in_channels - width  # the input is cat(deep features, conv_in output)
+    shortcut.weight.mul_(UNET_DEEP_MIX)
+    shortcut.weight[:, skip:] = 0.0
+    shortcut.bias.zero_()
+    for c in range(lat):
+        shortcut.weight[2 * c, skip + 2 * c] = 1.0
+        shortcut.bias[2 * c + 1] = _K
+    last.conv2.weight.mul_(RESIDUAL_SCALE)
+    last.conv2.bias.zero_()
+    for name, module in unet.named_modules():
+        if name.endswith("attn2.to_out.0"):
+            module.weight.mul_(CROSS_ATTENTION_GAIN)
+    mu0 = sigma = _K / 2
+    norm.weight.fill_(1.0)
+    norm.bias.zero_()
+    silu0, slope = _silu_at(_BETA0)
+    conv_out.weight.zero_()
+    conv_out.bias.zero_()
+    for c in range(lat):
+        norm.weight[2 * c] = _SLOPE * sigma
+        norm.bias[2 * c] = _BETA0 + _SLOPE * mu0
+        w = 1.0 / (slope * _SLOPE)
+        conv_out.weight[c, 2 * c, 1, 1] = w
+        conv_out.bias[c] = -w * silu0
+
+
+def _vae(seed: int, scaling_factor: float) -> Any:
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(seed)
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(8, 16, 32, 32),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=VAE_GROUPS,
+        sample_size=512,
+        scaling_factor=scaling_factor,
+    )
+    _autoencoding_vae(vae, scaling_factor)
+    return vae
+
+
+def _text_encoder(seed: int, *, width: int, projection: bool) -> Any:
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from gen.tokenizer import VOCAB_SIZE
+
+    config = CLIPTextConfig(
+        vocab_size=VOCAB_SIZE,
+        hidden_size=width,
+        intermediate_size=width * 2,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=77,
+        hidden_act="gelu" if projection else "quick_gelu",
+        projection_dim=width,
+        bos_token_id=49406,
+        eos_token_id=49407,
+        pad_token_id=49407,
+    )
+    torch.manual_seed(seed)
+    model = CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
+    return model.eval()
+
+
+def _unet_sd1(seed: int, cross_dim: int) -> Any:
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=64,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        block_out_channels=(16, 32, 48, 48),
+        layers_per_block=1,
+        norm_num_groups=8,
+        cross_attention_dim=cross_dim,
+        attention_head_dim=2,  # heads: few, wide heads are much faster in CPU SDPA
+    )
+    _pass_through_unet(unet)
+    return unet
+
+
+def _unet_sdxl(seed: int, cross_dim: int, pooled_dim: int) -> Any:
+    from diffusers import UNet2DConditionModel
+
+    time_dim = 8
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=64,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        block_out_channels=(16, 32, 48),
+        layers_per_block=1,
+        transformer_layers_per_block=1,
+        norm_num_groups=8,
+        cross_attention_dim=cross_dim,
+        attention_head_dim=2,
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=time_dim,
+        projection_class_embeddings_input_dim=time_dim * 6 + pooled_dim,
+    )
+    _pass_through_unet(unet)
+    return unet
+
+
+def build_tiny_pipeline(*, sdxl: bool = False, seed: int = 0) -> Any:
+    """The tiny pipeline in memory (deterministic for a given seed): StableDiffusion(XL)Pipeline."""
+    from diffusers import EulerDiscreteScheduler, PNDMScheduler
+
+    from gen.tokenizer import clip_tokenizer
+
+    if not sdxl:
+        from diffusers import StableDiffusionPipeline
+
+        text_encoder = _text_encoder(seed + 1, width=32, projection=False)
+        return StableDiffusionPipeline(
+            vae=_vae(seed + 2, 0.18215),
+            text_encoder=text_encoder,
+            tokenizer=clip_tokenizer(),
+            unet=_unet_sd1(seed + 3, cross_dim=32),
+            scheduler=PNDMScheduler(**SD_SCHEDULER, skip_prk_steps=True, set_alpha_to_one=False),
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+
+    from diffusers import StableDiffusionXLPipeline
+
+    te1 = _text_encoder(seed + 1, width=32, projection=False)
+    te2 = _text_encoder(seed + 4, width=64, projection=True)
+    return StableDiffusionXLPipeline(
+        vae=_vae(seed + 2, 0.13025),
+        text_encoder=te1,
+        text_encoder_2=te2,
+        tokenizer=clip_tokenizer(),
+        tokenizer_2=clip_tokenizer(pad_token="!"),
+        unet=_unet_sdxl(seed + 3, cross_dim=32 + 64, pooled_dim=64),
+        scheduler=EulerDiscreteScheduler(
+            **SD_SCHEDULER, timestep_spacing="leading", interpolation_type="linear", use_karras_sigmas=False
+        ),
+        force_zeros_for_empty_prompt=True,
+    )
+
+
+def make_tiny_model(
+    dir: str | Path, *, sdxl: bool = False, single_file: str | Path | None = None, seed: int = 0
+) -> list[Path]:
+    """Write the tiny pipeline to `dir` (diffusers layout, model_index.json) and optionally `single_file`.
+
+    `single_file` gets the same weights as one original-layout (LDM/CompVis key names) .safetensors
+    checkpoint, the way civitai-style models ship; load it with
+    `from_single_file(path, config=str(dir))`. Returns the paths written.
+    """
+    from gen.loader import quiet_progress_bars
+    from gen.tokenizer import write_clip_tokenizer_files
+
+    quiet_progress_bars()
+    folder = Path(dir)
+    pipe = build_tiny_pipeline(sdxl=sdxl, seed=seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    # Also the classic vocab.json/merges.txt pair, so older transformers versions read the tokenizer too.
+    for sub in ("tokenizer", "tokenizer_2") if sdxl else ("tokenizer",):
+        write_clip_tokenizer_files(folder / sub)
+    written = [folder]
+    if single_file is not None:
+        from gen.ldm_export import save_single_file
+
+        written.append(save_single_file(pipe, Path(single_file)))
+    return written
