@@ -66,10 +66,11 @@ def run_worker(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     configure_logging(settings)
 
-    def make_engine() -> AsyncEngine:
+    async def make_engine() -> AsyncEngine:
         from gen.runner import load_engine  # torch is imported here, never by `db` or the bot
 
-        engine: AsyncEngine = load_engine(settings.gen, settings.data_dir)
+        # Off the event loop: loading a checkpoint takes up to minutes, and /health answers meanwhile.
+        engine: AsyncEngine = await asyncio.to_thread(load_engine, settings.gen, settings.data_dir)
         return engine
 
     return _guarded(lambda: serve(settings, make_engine))

@@ -91,6 +91,11 @@ async def start_server(stats: StatsSource, host: str, port: int, role: str) -> w
     """Serve /health and /metrics; returns the runner (call `await runner.cleanup()` to stop)."""
     runner = web.AppRunner(make_app(stats, role), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    log.info("metrics and health on http://%s:%d (/metrics, /health)", host, port)
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound = runner.addresses[0][1] if runner.addresses else port
+    log.info("metrics and health on http://%s:%d (/metrics, /health)", host, bound)
     return runner

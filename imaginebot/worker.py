@@ -11,6 +11,10 @@ otherwise its jobs go back to the queue without counting an attempt and the loop
 Jobs may run more than once (a worker that dies loses its lease; see db/lifecycle.py): results are only
 stored if this worker still holds the lease, and they are keyed by (job id, image index).
 
+Logs: every line about a job starts with `job <id>:` and names the worker, so one grep follows a job
+across bot and worker hosts. Each generated batch is observed by `metrics.observe_batch`; `serve()`
+serves /health and /metrics when `metrics.enabled`.
+
 For tests and benchmarks, `python -m imaginebot.worker --engine MODULE:FACTORY` runs a worker whose
 engine is `FACTORY(settings)`; the `imaginebot worker` command always loads the real engine.
 """
@@ -28,13 +32,26 @@ import secrets
 import signal
 import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from db.queue import ClaimedJob, ProgressUpdate, Queue
 from db.session import check_schema
 from db.wake import Wakeup
-from imaginebot.config import Settings, load_settings
-from imaginebot.domain import AsyncEngine, GenerationCancelled, GenerationError, GenProgress, GenResult
+from imaginebot import metrics
+from imaginebot.config import ConfigError, Settings, load_settings
+from imaginebot.domain import (
+    AsyncEngine,
+    GenerationCancelled,
+    GenerationError,
+    GenProgress,
+    GenResult,
+    JobStatus,
+)
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +76,14 @@ class _Batch:
         self.pending: dict[str, ProgressUpdate] = {}
         self.written_at: dict[str, float] = {}
         self.released = False
+        self.started = time.monotonic()
+        self.seconds = 0.0  # the engine's wall time, set when generation ends
+
+    def describe(self) -> str:
+        return ", ".join(self.ids)
+
+    def on_generated(self, _: object) -> None:
+        self.seconds = time.monotonic() - self.started
 
     def live(self) -> list[str]:
         return [i for i in self.ids if i not in self.dropped]
@@ -147,7 +172,11 @@ class Worker:
         try:
             await self._run_batch(jobs, stop)
         except Exception:  # the jobs' leases lapse and another claim retries them
-            log.exception("worker %s: batch %s failed to settle", self.id, [j.id for j in jobs])
+            log.exception(
+                "worker %s: could not settle jobs %s; their leases lapse and they are retried",
+                self.id,
+                ", ".join(j.id for j in jobs),
+            )
         self.batches_done += 1
         return True
 
@@ -159,9 +188,21 @@ class Worker:
 
     async def _run_batch(self, jobs: list[ClaimedJob], stop: asyncio.Event) -> None:
         batch = _Batch(jobs)
-        log.info("worker %s: generating %s", self.id, ", ".join(f"{j.id} ({j.kind.value})" for j in jobs))
+        images = sum(j.image_count for j in jobs)
+        for j in jobs:
+            log.info(
+                "job %s: started on worker %s (%s, attempt %d of %d, batch of %d job(s), %d image(s))",
+                j.id,
+                self.id,
+                j.kind.value,
+                j.attempts,
+                self.settings.queue.max_attempts,
+                len(jobs),
+                images,
+            )
         requests = [j.request() for j in jobs]
         gen = asyncio.create_task(self.engine.generate(requests, batch.on_progress, batch.is_dropped))
+        gen.add_done_callback(batch.on_generated)
         watcher = asyncio.create_task(self._watch(batch))
         try:
             await self._await_generation(gen, batch, stop)
@@ -186,14 +227,17 @@ class Worker:
             stopping.cancel()
         if gen.done():
             return
-        log.info("worker %s: stopping; the current batch gets %.0f s to finish", self.id, self.drain_timeout)
+        log.info(
+            "worker %s: stopping; jobs %s get %.0f s to finish", self.id, batch.describe(), self.drain_timeout
+        )
         await asyncio.wait({gen}, timeout=self.drain_timeout)
         if gen.done():
             return
         batch.dropped.update(batch.ids)  # the engine stops between steps
         batch.released = True
         released = await self.queue.release(self.id, batch.ids)
-        log.info("worker %s: handed %s back to the queue", self.id, released)
+        for job_id in released:
+            log.info("job %s: handed back to the queue by worker %s (stopping)", job_id, self.id)
         await asyncio.wait({gen}, timeout=ENGINE_STOP_GRACE)
         if not gen.done():
             gen.cancel()
@@ -217,50 +261,84 @@ class Worker:
                     held = await self.queue.heartbeat(self.id, live)
                 else:
                     held = await self.queue.held(self.id, live)
-                for job_id in set(live) - held:
-                    log.info("job %s: cancelled or lease lost; its results will be dropped", job_id)
+                for job_id in sorted(set(live) - held):
+                    log.info("job %s: cancelled or lease lost; worker %s drops its results", job_id, self.id)
                     batch.dropped.add(job_id)
             except Exception:
-                log.warning("worker %s: heartbeat failed; retrying", self.id, exc_info=True)
+                log.warning(
+                    "worker %s: heartbeat for jobs %s failed; retrying",
+                    self.id,
+                    batch.describe(),
+                    exc_info=True,
+                )
 
     async def _settle(self, batch: _Batch, gen: asyncio.Task[list[GenResult]]) -> None:
         try:
             results = gen.result()
         except GenerationCancelled:
-            leftover = await self.queue.release(self.id, batch.live())
-            if leftover:
-                log.info("worker %s: engine stopped early; %s back in the queue", self.id, leftover)
+            for job_id in await self.queue.release(self.id, batch.live()):
+                log.info("job %s: engine stopped early on worker %s; back in the queue", job_id, self.id)
             return
         except GenerationError as exc:
-            log.warning("worker %s: generation failed for %s: %s", self.id, batch.live(), exc)
+            reason = str(exc).rstrip(".") or type(exc).__name__
             for job_id in batch.live():
-                reason = str(exc).rstrip(".") or type(exc).__name__
-                await self.queue.fail(job_id, self.id, f"The image generator failed: {reason}.", retry=False)
+                status = await self.queue.fail(
+                    job_id, self.id, f"The image generator failed: {reason}.", retry=False
+                )
+                self._log_failure(job_id, status, f"generation failed: {reason}")
             return
         except Exception:
-            log.exception("worker %s: engine error for %s", self.id, batch.live())
+            log.exception("worker %s: engine error for jobs %s", self.id, ", ".join(batch.live()))
             for job_id in batch.live():
-                await self.queue.fail(
+                status = await self.queue.fail(
                     job_id, self.id, "The image generator hit an unexpected error.", retry=True
                 )
+                self._log_failure(job_id, status, "engine error")
             return
+        metrics.observe_batch(batch.seconds, sum(len(r.images) for r in results))
         mine = [r for r in results if r.job_id in batch.ids and r.job_id not in batch.dropped]
         won = await self.queue.complete_many(self.id, mine)
-        for job_id in won:
-            log.info("job %s succeeded", job_id)
+        for r in mine:
+            if r.job_id in won:
+                log.info(
+                    "job %s: succeeded on worker %s (%d image(s), %.2f s batch)",
+                    r.job_id,
+                    self.id,
+                    len(r.images),
+                    batch.seconds,
+                )
         returned = {r.job_id for r in mine}
         for job_id in batch.live():
             if job_id not in returned:
-                await self.queue.fail(job_id, self.id, "The image generator returned no images.", retry=True)
+                status = await self.queue.fail(
+                    job_id, self.id, "The image generator returned no images.", retry=True
+                )
+                self._log_failure(job_id, status, "the engine returned no images")
             elif job_id not in won:
-                log.info("job %s: results dropped (cancelled or lease lost)", job_id)
+                log.info("job %s: cancelled or lease lost; worker %s dropped its results", job_id, self.id)
+
+    def _log_failure(self, job_id: str, status: JobStatus | None, what: str) -> None:
+        if status is JobStatus.QUEUED:
+            log.warning("job %s: %s on worker %s; queued again", job_id, what, self.id)
+        elif status is JobStatus.FAILED:
+            log.warning("job %s: %s on worker %s; failed and refunded", job_id, what, self.id)
+        else:
+            log.info("job %s: %s on worker %s; cancelled or lease lost meanwhile", job_id, what, self.id)
 
 
 async def serve(settings: Settings, make_engine: EngineFactory, *, worker_id: str | None = None) -> int:
-    """Run one worker until SIGTERM/SIGINT. Raises SchemaOutdated / DatabaseUnavailable before starting."""
+    """Run one worker until SIGTERM/SIGINT. Raises SchemaOutdated / DatabaseUnavailable before starting,
+    and ConfigError when `metrics.enabled` and the metrics port cannot be opened.
+
+    With `metrics.enabled`, /health and /metrics are served from before the engine loads until the
+    worker has stopped.
+    """
     queue = Queue.open(settings)
+    server = None
     try:
         await check_schema(queue.engine)
+        if settings.metrics.enabled:
+            server = await start_metrics(settings, queue)
         engine = make_engine()
         if inspect.isawaitable(engine):
             engine = await engine
@@ -279,8 +357,21 @@ async def serve(settings: Settings, make_engine: EngineFactory, *, worker_id: st
                 if inspect.isawaitable(result):
                     await result
     finally:
+        if server is not None:
+            await server.cleanup()
         await queue.close()
     return 0
+
+
+async def start_metrics(settings: Settings, queue: Queue) -> web.AppRunner:
+    """/health and /metrics for this worker; ConfigError (one line) when the port cannot be opened."""
+    m = settings.metrics
+    try:
+        return await metrics.start_server(queue.stats, m.host, m.port, role="worker")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot serve metrics on {m.host}:{m.port} (metrics.host, metrics.port): {exc.strerror or exc}"
+        ) from None
 
 
 def configure_logging(settings: Settings) -> None:
@@ -294,7 +385,6 @@ def configure_logging(settings: Settings) -> None:
 
 def _test_main(argv: Sequence[str] | None = None) -> int:
     from db.session import DatabaseUnavailable, SchemaOutdated
-    from imaginebot.config import ConfigError
 
     parser = argparse.ArgumentParser(prog="python -m imaginebot.worker", description=__doc__)
     parser.add_argument(

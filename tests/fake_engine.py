@@ -1,14 +1,19 @@
 """Engines for worker tests and benchmarks: no torch, solid-colour PNGs, controllable timing and failures.
 
-`python -m imaginebot.worker --engine fake_engine:from_env` (with tests/ on PYTHONPATH) builds a
-SleepEngine from FAKE_ENGINE_* environment variables, so a test can run a real worker process.
+`python -m imaginebot.worker --engine fake_engine:from_env` (with tests/ on PYTHONPATH; or
+`tests.fake_engine:from_env` from the repository root) builds a SleepEngine from FAKE_ENGINE_*
+environment variables, so a test or benchmark can run a real worker process. With FAKE_ENGINE_LOG=FILE,
+every batch the engine finishes appends one JSON line to FILE: {"pid", "model", "jobs": [ids], "start",
+"end"} (wall-clock seconds), so a test can count how often each job was generated across processes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import struct
+import time
 import zlib
 from typing import Any
 
@@ -50,9 +55,17 @@ class SleepEngine:
     """
 
     def __init__(
-        self, model_id: str = "tiny", *, seconds: float = 0.0, steps: int = 4, fail: str = "", size: int = 8
+        self,
+        model_id: str = "tiny",
+        *,
+        seconds: float = 0.0,
+        steps: int = 4,
+        fail: str = "",
+        size: int = 8,
+        log_path: str | None = None,
     ) -> None:
         self.model_id = model_id
+        self.log_path = log_path
         self.seconds = seconds
         self.steps = max(1, steps)
         self.fail = fail
@@ -69,6 +82,7 @@ class SleepEngine:
     ) -> list[GenResult]:
         ids = tuple(r.job_id for r in batch)
         self.calls.append(list(ids))
+        start = time.time()
         self.started.set()
         for step in range(1, self.steps + 1):
             if is_cancelled is not None and all(is_cancelled(i) for i in ids):
@@ -83,12 +97,22 @@ class SleepEngine:
             raise GenerationError("out of memory for this image size")
         if self.fail == "crash":
             raise RuntimeError("engine crashed")
-        return [self._result(r) for r in batch if not (is_cancelled and is_cancelled(r.job_id))]
+        results = [self._result(r) for r in batch if not (is_cancelled and is_cancelled(r.job_id))]
+        if self.log_path:
+            line = {"pid": os.getpid(), "model": self.model_id, "jobs": list(ids), "start": start}
+            line["end"] = time.time()
+            _append_line(self.log_path, json.dumps(line))
+        return results
 
     def _result(self, r: GenRequest) -> GenResult:
         side = self.size * (2 if r.kind is JobKind.UPSCALE else 1)
         images = [solid_png(side, side, ((r.seed + k) % 256, 64, 128)) for k in range(r.image_count)]
         return GenResult(r.job_id, images, side, side)
+
+
+def _append_line(path: str, line: str) -> None:
+    with open(path, "a", encoding="utf-8") as f:  # one short O_APPEND write: lines never interleave
+        f.write(line + "\n")
 
 
 def from_env(settings: Any) -> SleepEngine:
@@ -98,4 +122,5 @@ def from_env(settings: Any) -> SleepEngine:
         seconds=float(os.environ.get("FAKE_ENGINE_SECONDS", "0")),
         steps=int(os.environ.get("FAKE_ENGINE_STEPS", "4")),
         fail=os.environ.get("FAKE_ENGINE_FAIL", ""),
+        log_path=os.environ.get("FAKE_ENGINE_LOG") or None,
     )

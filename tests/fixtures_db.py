@@ -254,12 +254,19 @@ def queue(make_queue: Callable[..., Queue]) -> Queue:
 
 @pytest.fixture
 def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """spawn_worker(config_path, seconds=0, steps=4, fail="", worker_id=None) -> a worker process running
-    `python -m imaginebot.worker` with the fake engine; killed after the test if still alive."""
+    """spawn_worker(config_path, seconds=0, steps=4, fail="", worker_id=None, engine_log=None) -> a worker
+    process running `python -m imaginebot.worker` with the fake engine (its output in
+    tmp_path/worker-<n>.log; `engine_log`: FAKE_ENGINE_LOG); killed after the test if still alive."""
     procs: list[subprocess.Popen[bytes]] = []
 
     def spawn(
-        config: Path, *, seconds: float = 0.0, steps: int = 4, fail: str = "", worker_id: str | None = None
+        config: Path,
+        *,
+        seconds: float = 0.0,
+        steps: int = 4,
+        fail: str = "",
+        worker_id: str | None = None,
+        engine_log: Path | None = None,
     ) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
         env.update(
@@ -268,6 +275,7 @@ def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[byte
                 "FAKE_ENGINE_SECONDS": str(seconds),
                 "FAKE_ENGINE_STEPS": str(steps),
                 "FAKE_ENGINE_FAIL": fail,
+                "FAKE_ENGINE_LOG": str(engine_log or ""),
             }
         )
         env = {k: v for k, v in env.items() if not k.startswith("IMAGINEBOT_")}
