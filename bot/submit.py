@@ -23,6 +23,7 @@ from bot.client import DB_GATE
 from bot.replies import Refusal, ack_budget, defer_privately, reply_ephemeral
 from db.errors import QueueRefusal
 from db.records import DeliveryTarget, JobRecord
+from imaginebot import metrics
 from imaginebot.prompt import PromptError
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ async def _submit(bot: ImagineBot, interaction: discord.Interaction, make_jobs: 
     deferred = False
     if not await _done_in_time(bot, interaction, task):
         deferred = await defer_privately(interaction)
+        _observe_ack(interaction)
     try:
         queued = await task
     except (PromptError, QueueRefusal) as err:
@@ -89,11 +91,19 @@ async def _submit(bot: ImagineBot, interaction: discord.Interaction, make_jobs: 
         log.exception("enqueue failed for user %s", interaction.user.id)
         await reply_ephemeral(interaction, messages.internal_error())
         return []
+    finally:
+        if not deferred:
+            _observe_ack(interaction)
     try:
         await _announce(bot, interaction, queued, deferred)
     finally:
         bot.announcing.difference_update(job.id for job in queued.jobs)
     return queued.jobs
+
+
+def _observe_ack(interaction: discord.Interaction) -> None:
+    """Time from the interaction's creation to our first answer (the `imaginebot_ack_seconds` metric)."""
+    metrics.observe_ack((discord.utils.utcnow() - interaction.created_at).total_seconds())
 
 
 async def _done_in_time(

@@ -47,8 +47,15 @@ async def serve(
 
     stop = stop or asyncio.Event()
     queue = Queue.open(settings)
+    metrics_server = None
     try:
         await check_schema(queue.engine)
+        if settings.metrics.enabled:
+            from imaginebot import metrics
+
+            metrics_server = await metrics.start_server(
+                queue.stats, settings.metrics.host, settings.metrics.port, role="bot"
+            )
         point_discord_at(settings)
         worker_stop = asyncio.Event()
         async with ImagineBot(settings, queue, **bot_options) as bot:
@@ -76,6 +83,8 @@ async def serve(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
     finally:
+        if metrics_server is not None:
+            await metrics_server.cleanup()
         await queue.close()
 
 
