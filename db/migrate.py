@@ -6,6 +6,8 @@ working directory and on an installed package.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from functools import cache
 from pathlib import Path
 
@@ -39,7 +41,19 @@ def script_heads() -> set[str]:
     return set(script_directory().get_heads())
 
 
+# Alembic keeps its migration context in module globals, so two migrations interleaved on one event loop
+# (greenlets of different connections) would run through each other's context: one at a time per process.
+# Across processes the database serialises them (BEGIN IMMEDIATE on SQLite, an advisory lock on PostgreSQL).
+_IN_PROCESS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
 async def _run(engine: AsyncEngine, action: str, revision: str) -> None:
+    lock = _IN_PROCESS.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock:
+        await _run_locked(engine, action, revision)
+
+
+async def _run_locked(engine: AsyncEngine, action: str, revision: str) -> None:
     async with writer(engine).begin() as conn:
         if engine.dialect.name == "postgresql":  # concurrent upgraders wait here, then find nothing to do
             await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
