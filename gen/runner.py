@@ -13,11 +13,21 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from imaginebot.domain import CancelCheck, Engine, GenProgress, GenRequest, GenResult, ProgressCallback
+from imaginebot.domain import (
+    CancelCheck,
+    Engine,
+    GenProgress,
+    GenRequest,
+    GenResult,
+    JobKind,
+    JobSpec,
+    ProgressCallback,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +111,18 @@ class ThreadedEngine:
             future.add_done_callback(lambda f: f.cancelled() or f.exception())
             raise
 
+    def warm_up(self) -> None:
+        """One throw-away 1-step generation on the generation thread, before any job is claimed.
+
+        A pipeline's first call is slow (lazy imports, kernel selection, thread-pool start-up: seconds
+        on CPU); paying it here keeps the first real job's lease and the event loop out of it.
+        """
+        spec = JobSpec(prompt="warm-up", width=64, height=64, steps=1, guidance_scale=1.0)
+        request = GenRequest("warm-up", JobKind.IMAGINE, spec, seed=0)
+        started = time.monotonic()
+        self._executor.submit(self.engine.generate, [request], None, None).result()
+        log.info("engine warmed up in %.1f s", time.monotonic() - started)
+
     def close(self, wait: bool = True) -> None:
         """Stop the generation thread (after the running batch when `wait`)."""
         self._executor.shutdown(wait=wait, cancel_futures=True)
@@ -140,4 +162,6 @@ def load_engine(
         compile=bool(getattr(gen_settings, "compile", False)),
     )
     engine = DiffusersEngine(pipe, model_id=model, preview_interval=gen_settings.preview_interval)
-    return ThreadedEngine(engine, threads=threads)
+    threaded = ThreadedEngine(engine, threads=threads)
+    threaded.warm_up()
+    return threaded
