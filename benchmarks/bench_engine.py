@@ -30,6 +30,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # what importing gen does in the app (gen/__init__.py)
 
 PROMPTS = ["a red fox in snow", "a lighthouse at dusk", "portrait of an old sailor", "a bowl of ramen"]
 

@@ -42,7 +42,14 @@ from PIL import Image
 
 from gen.conditioning import Conditioning, PromptEncoder, chaos_embeds
 from gen.grid import open_image, png_bytes
-from gen.latents import chaos_latents, encode_source, generators, noise_latents, source_image
+from gen.latents import (
+    chaos_latents,
+    decode_per_job,
+    encode_source,
+    generators,
+    noise_latents,
+    source_image,
+)
 from gen.preview import preview_jpeg
 from gen.tiling import seamless
 from imaginebot.domain import (
@@ -137,7 +144,7 @@ class DiffusersEngine:
                 raise GenerationError(f"image generation failed: {_one_line(exc)}") from exc
             finally:
                 self.pipe._interrupt = False
-                if self.device.type == "cpu":
+                if self.device.type == "cpu" and batch[0].kind is JobKind.UPSCALE:
                     _trim_heap()
 
     # -- out-of-memory handling ------------------------------------------------------------------
@@ -208,7 +215,12 @@ class DiffusersEngine:
         ctx = _StepContext(
             job_ids, tuple(offsets), stop, progress, is_cancelled, self.sdxl, self.preview_interval
         )
-        with torch.no_grad(), seamless([self.pipe.unet, self.pipe.vae], spec.tile):
+        sizes = [r.image_count for r in batch]
+        with (
+            torch.no_grad(),
+            seamless([self.pipe.unet, self.pipe.vae], spec.tile),
+            decode_per_job(self.pipe.vae, sizes),
+        ):
             images = self._img2img_call(batch, ctx) if img2img else self._txt2img_call(batch, ctx)
         results, i = [], 0
         for r in batch:
@@ -334,8 +346,9 @@ def _malloc_trim() -> Any:
 def _trim_heap() -> None:
     """Give freed activation memory back to the OS (glibc keeps it otherwise, and RSS only grows).
 
-    A 2× upscale needs four times the activations of a grid; without this a CPU worker's resident
-    memory stays at its largest batch ever. Costs a few milliseconds.
+    Done after upscales only: a 2× upscale needs four times the activations of a grid, and without
+    this a CPU worker's resident memory would stay there. Grids and variations repeat the same sizes,
+    so their memory is kept for the next batch (returning it costs page faults on the next call).
     """
     trim = _malloc_trim()
     if trim is not None:

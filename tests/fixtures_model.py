@@ -17,6 +17,8 @@ import pytest
 # Nothing in the tests may reach the Hugging Face Hub (set before huggingface_hub is imported).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# torch's OpenMP threads sleep instead of spinning while waiting (see gen/__init__.py); must precede torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __all__ = [
     "gen_request",

@@ -64,6 +64,7 @@ def test_cross_job_batch_matches_single_runs(tiny_engine: Any) -> None:
     ]
     batched = tiny_engine.generate(reqs)
     assert [r.job_id for r in batched] == ["a", "b", "c"]
+    assert "decode" not in vars(tiny_engine.pipe.vae)  # the per-job decode wrapper is gone again
     for res, req in zip(batched, reqs, strict=True):
         [single] = tiny_engine.generate([req])
         worst = max(
