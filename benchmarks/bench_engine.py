@@ -113,33 +113,42 @@ def batching(pipe: Any, size: int, steps: int, repeats: int, max_batch: int = 8)
 
 
 def _child_memory(model: str, data_dir: str, mode: str, size: int) -> None:
-    """Run in a fresh process: load, generate, print RSS (bytes) as JSON."""
+    """Run in a fresh process: load, generate, print RSS (bytes) as JSON.
+
+    Freed heap is handed back to the OS before each reading (what the engine does after upscales), so
+    the numbers are what stays resident: weights, runtime, caches — not the last call's scratch space.
+    """
     import psutil
 
-    from gen.engine import DiffusersEngine
+    from gen.engine import DiffusersEngine, _trim_heap
     from gen.loader import img2img_pipeline
 
     proc = psutil.Process()
+
+    def rss() -> int:
+        _trim_heap()
+        return int(proc.memory_info().rss)
+
     pipe = _load(model, Path(data_dir))
     engine = DiffusersEngine(pipe, model_id="bench")
     [res] = engine.generate([_request("a", PROMPTS[0], 1, size, 10)])
-    out: dict[str, int] = {"txt2img": proc.memory_info().rss}
+    out: dict[str, int] = {"txt2img": rss()}
     if mode == "shared":
         img2img_pipeline(pipe)  # what the engine builds for variations/upscales
-        out["loaded"] = proc.memory_info().rss
+        out["loaded"] = rss()
         engine.generate(
             [_request("v", PROMPTS[0], 2, size, 10, "variation", source_png=res.images[0], strength=0.8)]
         )
         engine.generate(
             [_request("u", PROMPTS[0], 3, size, 10, "upscale", source_png=res.images[0], strength=0.25)]
         )
-        out["after_runs"] = proc.memory_info().rss
+        out["after_runs"] = rss()
     elif mode == "separate":
         from diffusers import AutoPipelineForImage2Image
 
         ref = str(Path(data_dir) / "models" / "tiny-sd") if model == "tiny" else model
         AutoPipelineForImage2Image.from_pretrained(ref)
-        out["loaded"] = proc.memory_info().rss
+        out["loaded"] = rss()
     print(json.dumps(out))
 
 
