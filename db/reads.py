@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -95,32 +96,16 @@ class ReadOps(QueueCore):
         """A finished job's images in order (index 1…n); [] while it is not finished."""
         async with self.read() as conn:
             rows = await conn.execute(
-                select(
-                    JobImage.job_id,
-                    JobImage.index.label("idx"),
-                    JobImage.png,
-                    JobImage.width,
-                    JobImage.height,
-                )
-                .where(JobImage.job_id == job_id)
-                .order_by(JobImage.index)
+                _image_select().where(JobImage.job_id == job_id).order_by(JobImage.index)
             )
-            return [JobImageRecord(r.job_id, r.idx, r.png, r.width, r.height) for r in rows]
+            return [_image_record(r) for r in rows]
 
     async def get_image(self, job_id: str, index: int) -> JobImageRecord | None:
         async with self.read() as conn:
             r = (
-                await conn.execute(
-                    select(
-                        JobImage.job_id,
-                        JobImage.index.label("idx"),
-                        JobImage.png,
-                        JobImage.width,
-                        JobImage.height,
-                    ).where(JobImage.job_id == job_id, JobImage.index == index)
-                )
+                await conn.execute(_image_select().where(JobImage.job_id == job_id, JobImage.index == index))
             ).first()
-        return None if r is None else JobImageRecord(r.job_id, r.idx, r.png, r.width, r.height)
+        return None if r is None else _image_record(r)
 
     async def get_preview(self, job_id: str) -> bytes | None:
         """The latest progress preview (JPEG) of a running job, if the engine sent one."""
@@ -128,3 +113,11 @@ class ReadOps(QueueCore):
             return (
                 await conn.execute(select(JobPreview.jpeg).where(JobPreview.job_id == job_id))
             ).scalar_one_or_none()
+
+
+def _image_select() -> Any:
+    return select(JobImage.job_id, JobImage.index.label("idx"), JobImage.png, JobImage.width, JobImage.height)
+
+
+def _image_record(r: Any) -> JobImageRecord:
+    return JobImageRecord(r.job_id, r.idx, r.png, r.width, r.height)
