@@ -46,7 +46,6 @@ __all__ = [
 ]
 
 PG_SOCKET_DIR = "/var/run/postgresql"
-PG_SOCKET = f"{PG_SOCKET_DIR}/.s.PGSQL.5432"
 T = TypeVar("T")
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = TESTS_DIR.parent
@@ -98,16 +97,27 @@ async def poll_until(
 # --------------------------------------------------------------------------------------------- PostgreSQL
 
 
+def _pg_ready() -> bool:
+    """Whether the server accepts connections on the socket (a leftover socket file of a server that is
+    down does not count)."""
+    res = subprocess.run(["pg_isready", "-q", "-h", PG_SOCKET_DIR], capture_output=True, check=False)
+    return res.returncode == 0
+
+
 def _start_postgresql() -> str:
-    """Start the local server if its socket is absent and make sure our login has a superuser role."""
+    """Start the local server unless it is accepting connections, and make sure our login has a superuser
+    role."""
     user = getpass.getuser()
-    if not os.path.exists(PG_SOCKET):
+    if not _pg_ready():
         run = subprocess.run(["service", "postgresql", "start"], capture_output=True, text=True, check=False)
         deadline = time.monotonic() + 60
-        while not os.path.exists(PG_SOCKET):
+        while not _pg_ready():
             if time.monotonic() > deadline:
-                pytest.fail(f"PostgreSQL did not start (service postgresql start: {run.stdout}{run.stderr})")
-            time.sleep(0.1)
+                pytest.fail(
+                    "PostgreSQL is not accepting connections on "
+                    f"{PG_SOCKET_DIR} (service postgresql start: {run.stdout}{run.stderr})"
+                )
+            time.sleep(0.2)
     sql = f'CREATE ROLE "{user}" SUPERUSER LOGIN'
     res = subprocess.run(
         ["su", "postgres", "-c", f"psql -c '{sql}'"], capture_output=True, text=True, check=False
