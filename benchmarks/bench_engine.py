@@ -56,7 +56,7 @@ def overhead(pipe: Any, size: int, steps: int, repeats: int) -> dict[str, float]
     import torch
 
     from gen.engine import DiffusersEngine
-    from gen.grid import png_bytes
+    from imaginebot.images import png_bytes
 
     engine = DiffusersEngine(pipe, model_id="bench", preview_interval=1.5)
     req = _request("j", PROMPTS[0], 42, size, steps)

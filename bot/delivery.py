@@ -161,8 +161,8 @@ class Delivery(commands.Cog):
             view = grid_view(job.id)
         limit = self.bot.upload_limit(job.guild_id)
         while True:
-            data, ext = await asyncio.to_thread(fit_under, png, limit)
-            file = discord.File(io.BytesIO(data), filename=f"{job.id}.{ext}")
+            encoded = await asyncio.to_thread(fit_under, png, limit)
+            file = discord.File(io.BytesIO(encoded.data), filename=f"{job.id}.{encoded.ext}")
             try:
                 sent = await self._channel(job).send(content, file=file, view=view, nonce=job.id)
                 break

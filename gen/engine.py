@@ -41,7 +41,6 @@ import torch
 from PIL import Image
 
 from gen.conditioning import Conditioning, PromptEncoder, chaos_embeds
-from gen.grid import open_image, png_bytes
 from gen.latents import (
     chaos_latents,
     decode_per_job,
@@ -66,6 +65,7 @@ from imaginebot.domain import (
     ProgressCallback,
     VariationStrength,
 )
+from imaginebot.images import open_image, png_bytes
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,11 @@ class ModelLoadError(ValueError):
 
 
 def quiet_progress_bars() -> None:
-    """No tqdm bars in a bot's logs: loading and generation report through our own progress instead."""
+    """No tqdm bars or irrelevant warnings in a bot's logs: loading and generation report through our
+    own progress instead."""
+    # Loading a pipeline touches transformers' image-processor classes, which warn (three lines on
+    # stderr) that torchvision is absent; no pipeline here uses an image processor.
+    logging.getLogger("transformers.utils.import_utils").setLevel(logging.ERROR)
     import diffusers
     import transformers
 
@@ -272,9 +276,9 @@ def load_pipeline(
     `compile` (CUDA only) puts the UNet in channels-last layout and wraps it with `torch.compile`.
     Attention uses PyTorch's scaled-dot-product kernels (diffusers' default on torch ≥ 2).
     """
+    quiet_progress_bars()
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    quiet_progress_bars()
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
     ref = model_ref.strip()

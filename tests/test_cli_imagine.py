@@ -56,6 +56,7 @@ def test_imagine_writes_four_images_and_a_grid_matching_raw_diffusers(
                       "--out", "out", "--user", "77")  # fmt: skip
     [job] = job_lines(proc)
     assert list(job) == JOB_FIELDS
+    assert "warn" not in proc.stderr.lower() and "torchvision" not in proc.stderr, proc.stderr
     assert (job["prompt"], job["negative_prompt"], job["seed"]) == ("a red fox in snow", "blur", 42)
     assert (job["width"], job["height"], job["steps"], job["guidance_scale"]) == (312, 208, 4, 7.0)
     assert job["scheduler"] == "PNDMScheduler"

@@ -10,8 +10,8 @@ import pytest
 import torch
 from fixtures_model import gen_request
 
-from gen.grid import open_image, png_bytes
 from imaginebot.domain import GenerationCancelled, GenerationError, GenProgress
+from imaginebot.images import open_image, png_bytes
 
 
 def pixels(png: bytes) -> np.ndarray:
