@@ -52,8 +52,10 @@ class QuotaOps(QueueCore):
         transaction for the same user waits here, and counts only afterwards, in a *new* statement, so it
         sees what the previous holder committed. On SQLite the transaction already holds the write lock.
         """
-        # One statement whatever the number of users (executemany + RETURNING is sent as one multi-row
-        # INSERT), compiled once.
+        # One statement whatever the number of users: executemany + RETURNING is sent as one multi-row
+        # INSERT whose VALUES keep the given order, so the rows are locked in that order. RETURNING's
+        # order is not asked for (sort_by_parameter_order would make SQLAlchemy send one INSERT per
+        # user, there being no sentinel column for an upsert); the rows are matched by id.
         stmt = (
             self.insert(User)
             .on_conflict_do_update(  # type: ignore[attr-defined]
@@ -65,7 +67,6 @@ class QuotaOps(QueueCore):
                 User.ban_reason,
                 User.daily_limit,
                 User.quota_reset_at,
-                sort_by_parameter_order=True,
             )
         )
         params = [{"id": u, "banned": False, "settings": {}, "created_at": now} for u in user_ids]

@@ -77,7 +77,9 @@ class JobSpec:
     guidance_scale: float = 7.0
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Field by field rather than dataclasses.asdict (which deep-copies every value): this runs for
+        # every job enqueued.
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["weights"] = [{"text": p.text, "weight": p.weight} for p in self.weights]
         return data
 
