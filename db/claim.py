@@ -79,13 +79,15 @@ WITH {_CLAIM_RANKED},
 fairest AS (
     SELECT * FROM eligible e ORDER BY {_E_ORDER}
 ),
-candidates AS (
+candidates AS (  -- each job row fetched and locked by its primary key, whatever the table statistics
     SELECT e.id, j.batch_key, j.image_count, e.place, e.last_claimed_at, e.created_at
-    FROM fairest e JOIN jobs j ON j.id = e.id
-    WHERE j.status = 'queued'
+    FROM fairest e CROSS JOIN LATERAL (
+        SELECT jl.batch_key, jl.image_count FROM jobs jl
+        WHERE jl.id = e.id AND jl.status = 'queued'
+        FOR UPDATE SKIP LOCKED
+    ) j
     ORDER BY {_E_ORDER}
     LIMIT :scan
-    FOR UPDATE OF j SKIP LOCKED
 ),{_PICKED},
 claimed AS (
     UPDATE jobs SET {_SET}

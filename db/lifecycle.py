@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.claim import claim_statement
@@ -165,7 +165,7 @@ class LifecycleOps(QuotaOps):
         """Finish a batch in one transaction; returns the job ids whose CAS this worker won.
 
         Results of jobs the worker no longer holds (cancelled, or lease lost to another worker) are
-        dropped without a trace. Images are keyed (job_id, index 1…n) and inserted `ON CONFLICT DO NOTHING`.
+        dropped without a trace. Images are keyed (job_id, index 1…n).
         """
         if not results:
             return set()
@@ -192,7 +192,10 @@ class LifecycleOps(QuotaOps):
                 for k, png in enumerate(r.images, start=1)
             ]
             if images:
-                await conn.execute(self.insert(JobImage).on_conflict_do_nothing(), images)  # type: ignore[attr-defined]
+                # Only the transaction that wins the job's CAS above stores its images, and a job wins
+                # it once, so there is nothing to conflict with (and a plain INSERT goes out as one
+                # multi-row statement on PostgreSQL, where ON CONFLICT would make it one per image).
+                await conn.execute(insert(JobImage), images)
             if won:
                 await conn.execute(delete(JobPreview).where(JobPreview.job_id.in_(won)))
         return won
