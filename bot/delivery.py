@@ -90,6 +90,7 @@ class Delivery(commands.Cog):
         for job in await self.queue.running_with_delivery():
             if job.progress_message_id is None:
                 continue
+            now = time.monotonic()  # after the queries above, which may take a while on a busy host
             last_at, last_pct = self._shown.get(job.id, (0.0, -1))
             if job.progress != last_pct and now - last_at >= self.interval and job.id not in self._busy:
                 self._shown[job.id] = (now, job.progress)
