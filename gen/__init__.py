@@ -6,13 +6,18 @@
 - `gen.tiny.make_tiny_model` — the small offline model used by default and in the tests.
 
 Importing this package before torch makes torch's OpenMP threads sleep rather than spin while they
-wait (`OMP_WAIT_POLICY=PASSIVE`, unless set already). Generation shares its cores with the event loop
-(and, on a shared machine, with other processes); spinning threads then steal each other's time slices
-and a CPU generation measured here ran 2–10× slower. Quiet, the two policies are equally fast.
+wait (`OMP_WAIT_POLICY=PASSIVE`), unless the process chose a policy already (`OMP_WAIT_POLICY` or
+`GOMP_SPINCOUNT` set). In the bot and the worker, generation shares its cores with the event loop (and,
+on a shared machine, with other processes); spinning threads then steal each other's time slices: a CPU
+generation measured here ran 1.6× slower with one core taken by another process, and up to 10× slower
+under a concurrent test run. The price is ~15 % on a quiet CPU (threads woken from sleep between
+operators), which is why `imaginebot imagine` — one foreground job that has the machine to itself —
+keeps OpenMP's own spin-then-sleep default (see imaginebot/local.py). On a GPU neither matters.
 """
 
 import os as _os
 import sys as _sys
 
-if "torch" not in _sys.modules:  # the OpenMP runtime reads it once, when torch loads
-    _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+_CHOSEN = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+if "torch" not in _sys.modules and not any(k in _os.environ for k in _CHOSEN):
+    _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # the OpenMP runtime reads it once, when torch loads

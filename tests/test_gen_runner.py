@@ -95,3 +95,37 @@ async def test_load_engine_from_settings(tiny_model_dir: Path, tmp_path: Path) -
         assert (res.width, res.height) == (64, 64)
     finally:
         await engine.aclose()
+
+
+def _wait_policy_after(code: str, **env: str) -> str:
+    """OMP_WAIT_POLICY as a fresh interpreter sees it after running `code` (which loads torch)."""
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport os, torch; print(os.environ.get('OMP_WAIT_POLICY', '-'))"],
+        capture_output=True, text=True, env={**clean, **env}, check=True,
+    )  # fmt: skip
+    return out.stdout.strip()
+
+
+def test_openmp_threads_sleep_in_shared_processes_but_the_foreground_cli_keeps_the_default() -> None:
+    # The bot and the worker (which import gen) share their cores with an event loop: passive waits.
+    assert _wait_policy_after("import gen") == "PASSIVE"
+    # An operator's own choice wins.
+    assert _wait_policy_after("import gen", OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"
+    # `imaginebot imagine` picks libgomp's default spin-then-sleep before gen loads torch.
+    code = (
+        "import argparse, os\n"
+        "import imaginebot.local as local\n"
+        "local.load_settings = lambda _config: (_ for _ in ()).throw(SystemExit(0))\n"
+        "try:\n"
+        "    local.run_imagine(argparse.Namespace(config=None, model=None, prompt='x', out='o', user=0))\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "import gen\n"
+        "assert os.environ['GOMP_SPINCOUNT'] == local.FOREGROUND_SPINCOUNT"
+    )
+    assert _wait_policy_after(code) == "-"
