@@ -49,6 +49,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench_queue import PG_HOST, pg_exec  # benchmarks/ is on sys.path when run as a script
 from sqlalchemy import func, select
 
 from db import migrate
@@ -57,7 +58,6 @@ from db.queue import Queue
 from imaginebot.config import Settings
 from imaginebot.domain import JobSpec, JobStatus
 
-PG_HOST = "/var/run/postgresql"
 MODEL = "bench-sleep"
 USERS = 64
 IMAGES_PER_JOB = 4
@@ -111,16 +111,6 @@ def write_toml(path: Path, sections: dict[str, dict[str, Any]]) -> None:
         lines.append(f"[{name}]")
         lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]  # JSON scalars are TOML here
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-async def pg_exec(sql: str, database: str = "postgres") -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(host=PG_HOST, user=getpass.getuser(), database=database)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @asynccontextmanager

@@ -10,23 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from interface_examples import INTERFACE_JOB
 
-INTERFACE_JOB = {
-    "prompt": "a red fox in snow",
-    "negative_prompt": "",
-    "weights": [{"text": "a red fox in snow", "weight": 1.0}],
-    "aspect_ratio": "3:2",
-    "width": 624,
-    "height": 416,
-    "seed": 42,
-    "chaos": 0,
-    "stylize": 100,
-    "quality": 1.0,
-    "stop": 100,
-    "tile": False,
-    "steps": 30,
-    "guidance_scale": 7.0,
-}
 HEAVY = ("torch", "diffusers", "discord", "sqlalchemy", "transformers", "aiohttp")
 
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from interface_examples import INTERFACE_JOB
 
 from imaginebot.config import load_settings
 from imaginebot.domain import JobSpec, PromptPart, UserDefaults
@@ -44,22 +45,7 @@ def error_of(text: str, limits: ParserLimits | None = None, defaults: UserDefaul
 
 def test_interface_example() -> None:
     spec = one("a red fox in snow --ar 3:2 --seed 42")
-    assert spec.to_json() == {
-        "prompt": "a red fox in snow",
-        "negative_prompt": "",
-        "weights": [{"text": "a red fox in snow", "weight": 1.0}],
-        "aspect_ratio": "3:2",
-        "width": 624,
-        "height": 416,
-        "seed": 42,
-        "chaos": 0,
-        "stylize": 100,
-        "quality": 1.0,
-        "stop": 100,
-        "tile": False,
-        "steps": 30,
-        "guidance_scale": 7.0,
-    }
+    assert spec.to_json() == INTERFACE_JOB
 
 
 def test_plain_text_gets_every_default() -> None:
