@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 1.0  # seconds between progress writes of one job
 MAX_IDLE_POLL = 1.0
 ENGINE_STOP_GRACE = 10.0  # seconds a dropped batch gets to notice the cancellation
+WATCHER_STOP_GRACE = 60.0  # seconds the lease watcher gets to finish a write (longer than busy_timeout)
 
 EngineFactory = Callable[[], AsyncEngine | Awaitable[AsyncEngine]]
 
@@ -203,7 +204,8 @@ class Worker:
         requests = [j.request() for j in jobs]
         gen = asyncio.create_task(self.engine.generate(requests, batch.on_progress, batch.is_dropped))
         gen.add_done_callback(batch.on_generated)
-        watcher = asyncio.create_task(self._watch(batch))
+        generated = asyncio.Event()
+        watcher = asyncio.create_task(self._watch(batch, generated))
         try:
             await self._await_generation(gen, batch, stop)
         except asyncio.CancelledError:  # torn down from outside: stop the engine; the leases lapse
@@ -211,9 +213,7 @@ class Worker:
             gen.cancel()
             raise
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            await self._stop_watcher(watcher, generated)
         if not batch.released:
             await self._settle(batch, gen)
 
@@ -244,13 +244,33 @@ class Worker:
         with contextlib.suppress(BaseException):
             await gen
 
-    async def _watch(self, batch: _Batch) -> None:
-        """Renew leases every lease/3, store progress at most once a second a job, notice cancellations."""
+    @staticmethod
+    async def _stop_watcher(watcher: asyncio.Task[None], generated: asyncio.Event) -> None:
+        """Let the watcher finish the database write it may be in, then end.
+
+        Cancelling it in the middle of one would abandon a SQLite connection that already holds the
+        write lock (aiosqlite completes the BEGIN IMMEDIATE on its own thread): every later write of
+        the process would then wait out busy_timeout and fail.
+        """
+        generated.set()
+        done, _ = await asyncio.wait({watcher}, timeout=WATCHER_STOP_GRACE)
+        if not done:  # a write stuck far beyond its busy timeout: give up on it
+            watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+    async def _watch(self, batch: _Batch, generated: asyncio.Event) -> None:
+        """Renew leases every lease/3, store progress at most once a second a job, notice cancellations;
+        until `generated` is set."""
         loop = asyncio.get_running_loop()
         tick = min(1.0, self.lease / 3)
         renew_at = loop.time() + self.lease / 3
         while True:
-            await asyncio.sleep(tick)
+            try:
+                await asyncio.wait_for(generated.wait(), tick)
+                return
+            except TimeoutError:
+                pass
             try:
                 updates = batch.due_progress(loop.time())
                 if updates:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
+import pytest
 from fake_engine import SleepEngine
 from fixtures_db import poll_until
 
 from db.queue import Queue
-from imaginebot.domain import JobSpec, JobStatus
+from imaginebot.domain import GenProgress, GenResult, JobSpec, JobStatus
 from imaginebot.worker import Worker
 
 MODEL = "tiny"
@@ -145,3 +148,48 @@ async def test_stop_hands_a_long_batch_back(queue: Queue) -> None:
     await asyncio.wait_for(task, 10)
     back = await queue.get_job(job.id)
     assert back.status is JobStatus.QUEUED and back.attempts == 0 and back.position == 1
+
+
+class _EndsDuringProgressWrite:
+    """Generation that ends while the worker's lease watcher is inside a progress write."""
+
+    model_id = MODEL
+
+    def __init__(self) -> None:
+        self.writing = asyncio.Event()
+
+    async def generate(self, batch: list[Any], progress: Any = None, is_cancelled: Any = None) -> list[Any]:
+        if progress is not None:
+            progress(GenProgress(tuple(r.job_id for r in batch), 1, 4, b"\xff\xd8preview"))
+        await self.writing.wait()
+        return [GenResult(r.job_id, [b"\x89PNG-x"] * r.image_count, 8, 8) for r in batch]
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])  # SQLite's file lock; PostgreSQL locks rows
+async def test_a_batch_ending_during_a_blocked_progress_write_still_settles(
+    make_queue: Callable[..., Queue], db_url: str
+) -> None:
+    """The watcher's progress write waits for SQLite's write lock (held here by another connection, as
+    another process would) while generation ends. The worker must let that write finish rather than
+    cancel it: an abandoned connection that then gets the lock keeps it, and the batch's results could
+    not be stored."""
+    q = make_queue(queue={"lease_seconds": 3})
+    [job] = await q.enqueue(1, [JobSpec("a")], model=MODEL)
+    engine = _EndsDuringProgressWrite()
+    other = sqlite3.connect(db_url.split("///", 1)[1], isolation_level=None, check_same_thread=False)
+    original = q.set_progress_many
+
+    async def blocked_write(worker_id: str, updates: Any) -> set[str]:
+        if not engine.writing.is_set():
+            other.execute("BEGIN IMMEDIATE")  # another writer holds the file for a while
+            asyncio.get_running_loop().call_later(1.0, other.execute, "COMMIT")
+            engine.writing.set()
+        return await original(worker_id, updates)
+
+    q.set_progress_many = blocked_write  # type: ignore[method-assign]
+    try:
+        async with running(Worker(q, engine, q.settings, "w1")):
+            await poll_until(lambda: _all(q, [job.id], JobStatus.SUCCEEDED), within=15, what="settling")
+    finally:
+        other.close()
+    assert [i.index for i in await q.get_images(job.id)] == [1, 2, 3, 4]
