@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 1.0  # seconds between progress writes of one job
 MAX_IDLE_POLL = 1.0
 ENGINE_STOP_GRACE = 10.0  # seconds a dropped batch gets to notice the cancellation
+SETTLE_ATTEMPTS = 3  # tries to store a finished batch before its leases are left to lapse
+SETTLE_RETRY_DELAY = 1.0  # seconds before the second try (then 2 s)
 WATCHER_STOP_GRACE = 60.0  # seconds the lease watcher gets to finish a write (longer than busy_timeout)
 
 EngineFactory = Callable[[], AsyncEngine | Awaitable[AsyncEngine]]
@@ -317,7 +319,7 @@ class Worker:
             return
         metrics.observe_batch(batch.seconds, sum(len(r.images) for r in results))
         mine = [r for r in results if r.job_id in batch.ids and r.job_id not in batch.dropped]
-        won = await self.queue.complete_many(self.id, mine)
+        won = await self._complete(mine)
         for r in mine:
             if r.job_id in won:
                 log.info(
@@ -336,6 +338,27 @@ class Worker:
                 self._log_failure(job_id, status, "the engine returned no images")
             elif job_id not in won:
                 log.info("job %s: cancelled or lease lost; worker %s dropped its results", job_id, self.id)
+
+    async def _complete(self, results: list[GenResult]) -> set[str]:
+        """Store a batch's results, retrying a failed transaction a few times: the images cost GPU
+        seconds, and a database blip (a restart, a lock held by a backup) should not throw them away.
+        Storing is a compare-and-set on this worker's lease, so a retry can never store twice."""
+        for attempt in range(1, SETTLE_ATTEMPTS + 1):
+            try:
+                return await self.queue.complete_many(self.id, results)
+            except Exception:
+                if attempt == SETTLE_ATTEMPTS:
+                    raise
+                log.warning(
+                    "worker %s: storing the results of %s failed (attempt %d of %d); retrying",
+                    self.id,
+                    ", ".join(r.job_id for r in results),
+                    attempt,
+                    SETTLE_ATTEMPTS,
+                    exc_info=True,
+                )
+                await asyncio.sleep(SETTLE_RETRY_DELAY * attempt)
+        raise AssertionError("unreachable")
 
     def _log_failure(self, job_id: str, status: JobStatus | None, what: str) -> None:
         if status is JobStatus.QUEUED:

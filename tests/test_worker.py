@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fake_engine import SleepEngine
 from fixtures_db import poll_until
+from sqlalchemy.exc import OperationalError
 
 from db.queue import Queue
 from imaginebot.domain import GenProgress, GenResult, JobSpec, JobStatus
@@ -193,3 +194,26 @@ async def test_a_batch_ending_during_a_blocked_progress_write_still_settles(
     finally:
         other.close()
     assert [i.index for i in await q.get_images(job.id)] == [1, 2, 3, 4]
+
+
+async def test_a_failed_store_of_a_finished_batch_is_retried(make_queue: Callable[..., Queue]) -> None:
+    """The images of a finished batch survive a database error while they are stored: the worker tries
+    again within seconds instead of leaving the jobs to be generated again after their leases lapse."""
+    q = make_queue(queue={"lease_seconds": 120})
+    [job] = await q.enqueue(1, [JobSpec("a")], model=MODEL)
+    engine = SleepEngine(MODEL)
+    original = q.complete_many
+    attempts: list[float] = []
+
+    async def flaky_store(worker_id: str, results: Any) -> set[str]:
+        attempts.append(time.monotonic())
+        if len(attempts) == 1:
+            raise OperationalError("COMMIT", {}, sqlite3.OperationalError("database is locked"))
+        return await original(worker_id, results)
+
+    q.complete_many = flaky_store  # type: ignore[method-assign]
+    async with running(Worker(q, engine, q.settings, "w1")):
+        await poll_until(lambda: _all(q, [job.id], JobStatus.SUCCEEDED), within=15, what="success")
+    assert len(attempts) == 2 and len(engine.calls) == 1  # generated once, stored on the second try
+    stored = await q.get_job(job.id)
+    assert stored.attempts == 1 and [i.index for i in await q.get_images(job.id)] == [1, 2, 3, 4]
