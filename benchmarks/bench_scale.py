@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import itertools
 import json
 import os
@@ -40,19 +39,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench_queue import PG_HOST, pg_exec  # benchmarks/ is on sys.path when run as a script
+from bench_queue import fresh_database, pg_exec  # benchmarks/ is on sys.path when run as a script
 from sqlalchemy import func, select
 
-from db import migrate
 from db.models import Job, JobImage
 from db.queue import Queue
 from imaginebot.config import Settings
@@ -111,18 +106,6 @@ def write_toml(path: Path, sections: dict[str, dict[str, Any]]) -> None:
         lines.append(f"[{name}]")
         lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]  # JSON scalars are TOML here
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-@asynccontextmanager
-async def fresh_database() -> AsyncIterator[tuple[str, str]]:
-    name = f"imaginebot_bench_{uuid.uuid4().hex[:8]}"
-    await pg_exec(f'CREATE DATABASE "{name}"')
-    try:
-        url = f"postgresql+asyncpg://{getpass.getuser()}@/{name}?host={PG_HOST}"
-        await migrate.upgrade(url)
-        yield url, name
-    finally:
-        await pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def enqueue(q: Queue, jobs: int) -> list[str]:
@@ -191,7 +174,7 @@ async def one_run(workers: int, a: argparse.Namespace, *, kill: bool) -> Run:
     jobs = workers * a.rounds * (a.max_batch // IMAGES_PER_JOB)
     run = Run(workers, jobs)
     lease = a.kill_lease if kill else 60.0
-    async with fresh_database() as (url, name):
+    async with fresh_database("postgresql") as (url, name):
         with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
             logs = Path(tmp)
             sections = settings_dict(url, a, lease)
