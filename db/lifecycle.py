@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.claim import claim_statement
@@ -195,7 +195,7 @@ class LifecycleOps(QuotaOps):
                 # Only the transaction that wins the job's CAS above stores its images, and a job wins
                 # it once, so there is nothing to conflict with (and a plain INSERT goes out as one
                 # multi-row statement on PostgreSQL, where ON CONFLICT would make it one per image).
-                await conn.execute(insert(JobImage), images)
+                await conn.execute(self.insert(JobImage), images)
             if won:
                 await conn.execute(delete(JobPreview).where(JobPreview.job_id.in_(won)))
         return won

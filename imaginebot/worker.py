@@ -343,12 +343,10 @@ class Worker:
         """Store a batch's results, retrying a failed transaction a few times: the images cost GPU
         seconds, and a database blip (a restart, a lock held by a backup) should not throw them away.
         Storing is a compare-and-set on this worker's lease, so a retry can never store twice."""
-        for attempt in range(1, SETTLE_ATTEMPTS + 1):
+        for attempt in range(1, SETTLE_ATTEMPTS):
             try:
                 return await self.queue.complete_many(self.id, results)
             except Exception:
-                if attempt == SETTLE_ATTEMPTS:
-                    raise
                 log.warning(
                     "worker %s: storing the results of %s failed (attempt %d of %d); retrying",
                     self.id,
@@ -358,7 +356,7 @@ class Worker:
                     exc_info=True,
                 )
                 await asyncio.sleep(SETTLE_RETRY_DELAY * attempt)
-        raise AssertionError("unreachable")
+        return await self.queue.complete_many(self.id, results)  # the last try: its error propagates
 
     def _log_failure(self, job_id: str, status: JobStatus | None, what: str) -> None:
         if status is JobStatus.QUEUED:
