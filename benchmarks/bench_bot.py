@@ -32,7 +32,7 @@ from discord_standin import DiscordStandIn  # noqa: E402
 from discord_standin.spec import SpecValidator  # noqa: E402
 
 from db import migrate  # noqa: E402
-from imaginebot.config import Settings  # noqa: E402
+from imaginebot.core.config import Settings  # noqa: E402
 
 MODEL = "bench-fake"
 SINGLES = 20
@@ -79,8 +79,8 @@ def serve_bot_process() -> int:
     """The bot side of part 1 (run as a subprocess): serve() with the fake engine, until SIGTERM."""
     from fake_engine import SleepEngine
 
-    from imaginebot.cli_run import serve
-    from imaginebot.config import load_settings
+    from imaginebot.app.run import serve
+    from imaginebot.core.config import load_settings
 
     settings = load_settings()
     engine = SleepEngine(settings.gen.model, seconds=0.05, steps=2, size=64)
@@ -155,7 +155,7 @@ async def bench_acks(users: int, tmp: Path, validate: bool) -> dict[str, Any]:
 
 
 async def bench_lag(jobs: int, model_dir: Path, tmp: Path) -> dict[str, Any]:
-    from imaginebot.cli_run import serve
+    from imaginebot.app.run import serve
 
     db_url = f"sqlite+aiosqlite:///{tmp / 'lag.db'}"
     await migrate.upgrade(db_url)

@@ -38,7 +38,7 @@ PROMPTS = ["a red fox in snow", "a lighthouse at dusk", "portrait of an old sail
 def _request(
     job: str, prompt: str, seed: int, size: int, steps: int, kind: str = "imagine", **kw: Any
 ) -> Any:
-    from imaginebot.domain import GenRequest, JobKind, JobSpec, PromptPart
+    from imaginebot.core.domain import GenRequest, JobKind, JobSpec, PromptPart
 
     spec = JobSpec(
         prompt=prompt, weights=(PromptPart(prompt),), width=size, height=size, steps=steps, seed=seed
@@ -56,7 +56,7 @@ def overhead(pipe: Any, size: int, steps: int, repeats: int) -> dict[str, float]
     import torch
 
     from gen.engine import DiffusersEngine
-    from imaginebot.images import png_bytes
+    from imaginebot.core.images import png_bytes
 
     engine = DiffusersEngine(pipe, model_id="bench", preview_interval=1.5)
     req = _request("j", PROMPTS[0], 42, size, steps)

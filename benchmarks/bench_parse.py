@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from imaginebot.prompt import ParserLimits, PromptError, parse_prompt  # noqa: E402
+from imaginebot.core.prompt import ParserLimits, PromptError, parse_prompt  # noqa: E402
 
 SUBJECTS = [
     "a red fox in snow",
@@ -87,16 +87,16 @@ def main() -> int:
 
     py = sys.executable
     script = Path(py).with_name("imaginebot")
-    cli = [str(script)] if script.is_file() else [py, "-m", "imaginebot.cli"]
+    cli = [str(script)] if script.is_file() else [py, "-m", "imaginebot.app.cli"]
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "config.toml"
         config.write_text('[gen]\nmodel = "tiny"\n', encoding="utf-8")
         parse = [*cli, "parse", "--config", str(config)]
-        load = f"from imaginebot.config import load_settings; load_settings({str(config)!r})"
+        load = f"from imaginebot.core.config import load_settings; load_settings({str(config)!r})"
         rows = [
             ("python -c pass", median_of(args.runs, [py, "-c", "pass"])),
-            ("import imaginebot.prompt", median_of(args.runs, [py, "-c", "import imaginebot.prompt"])),
-            ("import imaginebot.config + load_settings()", median_of(args.runs, [py, "-c", load])),
+            ("import imaginebot.core.prompt", median_of(args.runs, [py, "-c", "import imaginebot.core.prompt"])),
+            ("import imaginebot.core.config + load_settings()", median_of(args.runs, [py, "-c", load])),
             ('imaginebot parse "a fox"', median_of(args.runs, [*parse, "a fox"])),
         ]
         prompts = varied_prompts(args.prompts)

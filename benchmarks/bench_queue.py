@@ -42,9 +42,9 @@ from sqlalchemy import func, select
 from db import migrate
 from db.models import Job
 from db.queue import Queue
-from imaginebot.config import Settings
-from imaginebot.domain import GenProgress, GenRequest, GenResult, JobSpec, JobStatus
-from imaginebot.worker import Worker
+from imaginebot.core.config import Settings
+from imaginebot.core.domain import GenProgress, GenRequest, GenResult, JobSpec, JobStatus
+from worker.loop import Worker
 
 PG_HOST = "/var/run/postgresql"
 MODEL = "bench"

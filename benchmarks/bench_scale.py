@@ -50,8 +50,8 @@ from sqlalchemy import func, select
 
 from db.models import Job, JobImage
 from db.queue import Queue
-from imaginebot.config import Settings
-from imaginebot.domain import JobSpec, JobStatus
+from imaginebot.core.config import Settings
+from imaginebot.core.domain import JobSpec, JobStatus
 
 MODEL = "bench-sleep"
 USERS = 64

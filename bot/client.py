@@ -15,8 +15,8 @@ from discord.ext import commands
 
 from bot import messages
 from bot.replies import reply_ephemeral
-from imaginebot.config import Settings
-from imaginebot.prompt import ParserLimits
+from imaginebot.core.config import Settings
+from imaginebot.core.prompt import ParserLimits
 
 if TYPE_CHECKING:
     from db.queue import Queue

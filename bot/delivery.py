@@ -26,8 +26,8 @@ from discord.ext import commands
 from bot import messages
 from bot.cogs.buttons import grid_view, upscale_view
 from db.records import JobRecord
-from imaginebot.domain import JobKind, JobStatus
-from imaginebot.images import fit_under, grid_png
+from imaginebot.core.domain import JobKind, JobStatus
+from imaginebot.core.images import fit_under, grid_png
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot

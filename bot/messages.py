@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from imaginebot.domain import JobKind
+from imaginebot.core.domain import JobKind
 
 PROMPT_SHOWN = 300  # characters of a prompt quoted back (a message holds at most 2000)
 KIND_LABEL = {JobKind.IMAGINE: "", JobKind.REROLL: "Re-roll", JobKind.VARIATION: "Variations",

@@ -23,8 +23,8 @@ from bot.client import DB_GATE
 from bot.replies import Refusal, ack_budget, defer_privately, reply_ephemeral
 from db.errors import QueueRefusal
 from db.records import DeliveryTarget, JobRecord
-from imaginebot import metrics
-from imaginebot.prompt import PromptError
+from imaginebot.core import metrics
+from imaginebot.core.prompt import PromptError
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot

@@ -13,7 +13,7 @@ from db.errors import UserNotFound
 from db.models import AdminAudit, Job, JobImage, QueueState, User
 from db.quota import QuotaOps
 from db.records import AuditEntry, QueueStats, QuotaInfo
-from imaginebot.domain import JobStatus
+from imaginebot.core.domain import JobStatus
 
 BANNED_ERROR = "Cancelled: you were banned from generating images."
 

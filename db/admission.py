@@ -26,8 +26,8 @@ from db.core import Clock, day_start, next_reset
 from db.errors import Banned, QueueFull, QueuePaused, QueueRefusal, QuotaExceeded, SourceImageMissing
 from db.models import Job, JobImage, QueueState, User, UTCDateTime
 from db.quota import QuotaOps, Usage, UserRow
-from imaginebot.config import Settings
-from imaginebot.domain import JobStatus
+from imaginebot.core.config import Settings
+from imaginebot.core.domain import JobStatus
 
 log = logging.getLogger(__name__)
 

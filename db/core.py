@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db.models import Base, Job
 from db.session import writer
-from imaginebot.config import Settings
+from imaginebot.core.config import Settings
 
 NOTIFY_CHANNEL = "imaginebot_jobs"
 Clock = Callable[[], datetime]

@@ -25,7 +25,7 @@ from db.errors import JobNotFound
 from db.models import AdminAudit, Job, JobImage, JobPreview, User
 from db.quota import QuotaOps
 from db.records import CancelOutcome, ClaimedJob, ProgressUpdate, RequeueReport
-from imaginebot.domain import GenResult, JobKind, JobSpec, JobStatus
+from imaginebot.core.domain import GenResult, JobKind, JobSpec, JobStatus
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from imaginebot.domain import JobKind, JobStatus
+from imaginebot.core.domain import JobKind, JobStatus
 
 JOB_ID_LENGTH = 12
 

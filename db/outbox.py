@@ -12,7 +12,7 @@ from sqlalchemy import update
 from db.models import Job
 from db.reads import ReadOps
 from db.records import JobRecord
-from imaginebot.domain import JobStatus
+from imaginebot.core.domain import JobStatus
 
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 

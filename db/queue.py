@@ -50,8 +50,8 @@ from db.records import (
 from db.records import JobImage as JobImageRecord
 from db.session import create_engine
 from db.wake import Wakeup
-from imaginebot.config import Settings
-from imaginebot.domain import (
+from imaginebot.core.config import Settings
+from imaginebot.core.domain import (
     SEED_MAX,
     UPSCALE_STRENGTH,
     VARIATION_STRENGTHS,

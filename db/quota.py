@@ -17,7 +17,7 @@ from db.core import QueueCore, day_start, next_reset
 from db.errors import UserNotFound
 from db.models import Job, QueueState, User
 from db.records import QuotaInfo
-from imaginebot.domain import JobStatus, UserDefaults
+from imaginebot.core.domain import JobStatus, UserDefaults
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from db.errors import JobNotFound
 from db.models import Job, JobImage, JobPreview
 from db.records import JobImage as JobImageRecord
 from db.records import JobRecord
-from imaginebot.domain import JobStatus
+from imaginebot.core.domain import JobStatus
 
 
 class ReadOps(QueueCore):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from imaginebot.domain import GenRequest, JobKind, JobSpec, JobStatus
+from imaginebot.core.domain import GenRequest, JobKind, JobSpec, JobStatus
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from gen.weights import WeightedEncoder
-from imaginebot.domain import JobSpec
+from imaginebot.core.domain import JobSpec
 
 # At chaos 100 each token embedding gets Gaussian noise of 0.25× its own spread.
 TEXT_CHAOS = 0.25

@@ -51,7 +51,7 @@ from gen.latents import (
 )
 from gen.preview import preview_jpeg
 from gen.tiling import seamless
-from imaginebot.domain import (
+from imaginebot.core.domain import (
     UPSCALE_FACTOR,
     UPSCALE_STRENGTH,
     VARIATION_STRENGTHS,
@@ -65,7 +65,7 @@ from imaginebot.domain import (
     ProgressCallback,
     VariationStrength,
 )
-from imaginebot.images import open_image, png_bytes
+from imaginebot.core.images import open_image, png_bytes
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from imaginebot.domain import (
+from imaginebot.core.domain import (
     CancelCheck,
     Engine,
     GenProgress,

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from imaginebot.domain import PromptPart
+from imaginebot.core.domain import PromptPart
 
 
 def _blend(parts: Sequence[PromptPart]) -> Any:

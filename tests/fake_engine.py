@@ -17,7 +17,7 @@ import time
 import zlib
 from typing import Any
 
-from imaginebot.domain import (
+from imaginebot.core.domain import (
     CancelCheck,
     GenerationCancelled,
     GenerationError,

@@ -33,7 +33,7 @@ from fixtures_db import settings_for
 from PIL import Image
 
 from db.queue import Queue
-from imaginebot.config import Settings
+from imaginebot.core.config import Settings
 
 __all__ = [
     "TINY_STEPS", "RunningBot", "bot_db_url", "fake_bot_engine", "png_size_of", "standin", "start_bot",
@@ -119,7 +119,7 @@ def fake_bot_engine() -> Callable[..., SleepEngine]:
 def tiny_bot_engine(tiny_model_dir: Path) -> Iterator[Any]:
     """The real engine (gen.runner.load_engine) on the tiny model, warmed up with one small image."""
     from gen.runner import load_engine
-    from imaginebot.domain import GenRequest, JobKind, JobSpec
+    from imaginebot.core.domain import GenRequest, JobKind, JobSpec
 
     gen = settings_for("sqlite+aiosqlite:///unused.db", gen={"model": str(tiny_model_dir),
                                                              "preview_interval": 0.2}).gen
@@ -147,7 +147,7 @@ async def start_bot(
     standin: DiscordStandIn, bot_db_url: str
 ) -> AsyncIterator[Callable[..., Awaitable[RunningBot]]]:
     """start_bot(engine, **sections) -> RunningBot: `serve()` on the stand-in, commands synced."""
-    from imaginebot.cli_run import serve
+    from imaginebot.app.run import serve
 
     running: list[RunningBot] = []
     saved = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY

@@ -26,7 +26,7 @@ import pytest
 
 from db import migrate
 from db.queue import Queue
-from imaginebot.config import Settings
+from imaginebot.core.config import Settings
 
 __all__ = [
     "PG_SOCKET_DIR",

@@ -51,7 +51,7 @@ def tiny_sdxl_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny SDXL model, written through the `make-tiny-model --sdxl --single-file` command."""
     import argparse
 
-    from imaginebot.cli_imagine import run_make_tiny_model
+    from imaginebot.app.make_tiny_model import run_make_tiny_model
 
     root = tmp_path_factory.mktemp("tiny-sdxl")
     args = argparse.Namespace(
@@ -91,7 +91,7 @@ def gen_request(
     **spec: Any,
 ) -> Any:
     """A GenRequest with a small, fast default spec; `spec` overrides JobSpec fields (e.g. chaos=50)."""
-    from imaginebot.domain import GenRequest, JobKind, JobSpec, PromptPart
+    from imaginebot.core.domain import GenRequest, JobKind, JobSpec, PromptPart
 
     weights = spec.pop("weights", None)
     parts = tuple(PromptPart(t, w) for t, w in weights) if weights else (PromptPart(prompt, 1.0),)

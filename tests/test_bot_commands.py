@@ -11,7 +11,7 @@ import aiohttp
 from discord_standin import DiscordStandIn, InteractionHandle
 from fixtures_bot import wait_until
 
-from imaginebot.domain import JobStatus
+from imaginebot.core.domain import JobStatus
 
 EPHEMERAL = 1 << 6
 

@@ -17,7 +17,7 @@ from fake_engine import SleepEngine
 from fixtures_bot import FAKE_MODEL, wait_until
 from PIL import Image
 
-from imaginebot.domain import GenRequest, GenResult
+from imaginebot.core.domain import GenRequest, GenResult
 
 EDIT = r"^/channels/\d+/messages/\d+$"
 

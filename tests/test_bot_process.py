@@ -22,12 +22,12 @@ from fixtures_db import REPO_ROOT, settings_for
 
 from db.queue import Queue
 from db.records import DeliveryTarget, JobRecord
-from imaginebot.domain import GenResult, JobSpec, JobStatus
+from imaginebot.core.domain import GenResult, JobSpec, JobStatus
 
 IMAGINEBOT = str(Path(sys.executable).parent / "imaginebot")
 NO_TORCH_CHECK = """
 import json, sys
-from imaginebot.cli import main
+from imaginebot.app.cli import main
 rc = main(["run"])
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"torch", "diffusers", "transformers", "gen"})
 print(json.dumps({"rc": rc, "heavy": heavy}))

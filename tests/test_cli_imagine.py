@@ -35,7 +35,7 @@ def cli_env(tmp_path: Path, tiny_model_dir: Path) -> dict[str, str]:
 
 def imaginebot(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "imaginebot.cli", *args],
+        [sys.executable, "-m", "imaginebot.app.cli", *args],
         capture_output=True, text=True, env=env, cwd=cwd, timeout=300,
     )  # fmt: skip
 

@@ -17,7 +17,7 @@ HEAVY = ("torch", "diffusers", "discord", "sqlalchemy", "transformers", "aiohttp
 
 def _command() -> list[str]:
     script = Path(sys.executable).with_name("imaginebot")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "imaginebot.cli"]
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "imaginebot.app.cli"]
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def test_bad_configuration_is_reported(tmp_path: Path) -> None:
 def test_parse_imports_nothing_heavy(config: Path) -> None:
     code = (
         "import contextlib, io, json, sys\n"
-        "from imaginebot.cli import main\n"
+        "from imaginebot.app.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    rc = main(['parse', '--config', {str(config)!r}, 'a fox --ar 3:2'])\n"
         f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"

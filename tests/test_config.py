@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from imaginebot.config import ConfigError, Settings, load_settings
+from imaginebot.core.config import ConfigError, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,7 +89,7 @@ def test_cli_reports_a_bad_key_in_one_line_and_never_prints_the_token(tmp_path: 
         "DISCORD_TOKEN": "secret-token-xyz",
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "imaginebot.cli", "parse", "a fox"],
+        [sys.executable, "-m", "imaginebot.app.cli", "parse", "a fox"],
         capture_output=True,
         text=True,
         env=env,

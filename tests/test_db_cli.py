@@ -10,8 +10,8 @@ import pytest
 from fixtures_db import write_config
 
 from db.queue import Queue
-from imaginebot.cli import main
-from imaginebot.domain import GenResult, JobSpec
+from imaginebot.app.cli import main
+from imaginebot.core.domain import GenResult, JobSpec
 
 MODEL = "tiny"
 JOB_KEYS = ["job_id", "user_id", "kind", "status", "attempts", "position"]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from fake_engine import solid_png
 
 from db.queue import CancelOutcome, ProgressUpdate, Queue
-from imaginebot.domain import GenResult, JobSpec, JobStatus
+from imaginebot.core.domain import GenResult, JobSpec, JobStatus
 
 MODEL = "tiny"
 
@@ -150,7 +150,7 @@ async def test_quota_reset_forgets_today_and_override(queue: Queue) -> None:
 
 
 async def test_user_settings_round_trip(queue: Queue) -> None:
-    from imaginebot.domain import UserDefaults
+    from imaginebot.core.domain import UserDefaults
 
     assert await queue.get_settings(5) == UserDefaults()
     await queue.set_settings(5, UserDefaults(aspect_ratio="3:2", stylize=250))

@@ -68,7 +68,7 @@ def test_cli_bad_database_url_gives_one_clear_line(tmp_path, db_backend: str) ->
     config.write_text("")
     env = {"PATH": "/usr/bin:/bin", "IMAGINEBOT_DATABASE__URL": BAD_URLS[db_backend]}
     proc = subprocess.run(
-        [sys.executable, "-m", "imaginebot.cli", "admin", "queue", "--config", str(config)],
+        [sys.executable, "-m", "imaginebot.app.cli", "admin", "queue", "--config", str(config)],
         env=env,
         capture_output=True,
         text=True,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from db.queue import DeliveryTarget, Queue
-from imaginebot.domain import GenResult, JobSpec
+from imaginebot.core.domain import GenResult, JobSpec
 
 MODEL = "tiny"
 TARGET = DeliveryTarget(

@@ -20,7 +20,7 @@ from db.queue import (
     QuotaExceeded,
     SourceImageMissing,
 )
-from imaginebot.domain import SEED_MAX, GenResult, JobKind, JobSpec, JobStatus
+from imaginebot.core.domain import SEED_MAX, GenResult, JobKind, JobSpec, JobStatus
 
 SPEC = JobSpec("a red fox in snow")
 MODEL = "tiny"
@@ -71,8 +71,8 @@ async def test_racing_enqueues_from_several_processes(db_url: str, tmp_path) -> 
 import asyncio, sys
 sys.path.insert(0, {str(tmp_path)!r})
 from db.queue import Queue, QuotaExceeded
-from imaginebot.config import Settings
-from imaginebot.domain import JobSpec
+from imaginebot.core.config import Settings
+from imaginebot.core.domain import JobSpec
 
 async def main():
     s = Settings.model_validate({{"database": {{"url": {db_url!r}}},

@@ -10,8 +10,8 @@ import pytest
 import torch
 from fixtures_model import gen_request
 
-from imaginebot.domain import GenerationCancelled, GenerationError, GenProgress
-from imaginebot.images import open_image, png_bytes
+from imaginebot.core.domain import GenerationCancelled, GenerationError, GenProgress
+from imaginebot.core.images import open_image, png_bytes
 
 
 def pixels(png: bytes) -> np.ndarray:

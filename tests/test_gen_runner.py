@@ -12,7 +12,7 @@ import pytest
 from fixtures_model import gen_request
 
 from gen.runner import ThreadedEngine, load_engine
-from imaginebot.domain import GenerationCancelled, GenProgress
+from imaginebot.core.domain import GenerationCancelled, GenProgress
 
 
 async def test_event_loop_stays_responsive_while_generating(tiny_engine: Any) -> None:
@@ -83,7 +83,7 @@ async def test_cancelling_the_awaiting_task_stops_the_generation(tiny_engine: An
 
 
 async def test_load_engine_from_settings(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from imaginebot.config import GenSettings
+    from imaginebot.core.config import GenSettings
 
     settings = GenSettings(device="cpu", preview_interval=0.5)
     engine = await asyncio.to_thread(load_engine, settings, tmp_path, model_override=str(tiny_model_dir))
@@ -119,7 +119,7 @@ def test_openmp_threads_sleep_in_shared_processes_but_the_foreground_cli_keeps_t
     # `imaginebot imagine` picks libgomp's default spin-then-sleep before gen loads torch.
     code = (
         "import argparse, os\n"
-        "import imaginebot.local as local\n"
+        "import imaginebot.app.imagine as local\n"
         "local.load_settings = lambda _config: (_ for _ in ()).throw(SystemExit(0))\n"
         "try:\n"
         "    local.run_imagine(argparse.Namespace(config=None, model=None, prompt='x', out='o', user=0))\n"

@@ -100,7 +100,7 @@ def test_make_tiny_model_command(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import gen.tiny
-    from imaginebot.cli import main
+    from imaginebot.app.cli import main
 
     calls: list[tuple[Path, bool, Path | None]] = []
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from gen.preview import latents_to_image, preview_jpeg
 from gen.tiling import seamless
-from imaginebot.images import fit_under, make_grid, open_image, png_bytes
+from imaginebot.core.images import fit_under, make_grid, open_image, png_bytes
 
 
 def _noise(w: int, h: int, seed: int = 0) -> Image.Image:

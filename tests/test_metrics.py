@@ -14,9 +14,9 @@ from fake_engine import SleepEngine
 from fixtures_db import poll_until, write_config
 
 from db.queue import Queue
-from imaginebot import metrics
-from imaginebot.domain import JobSpec, JobStatus
-from imaginebot.worker import Worker
+from imaginebot.core import metrics
+from imaginebot.core.domain import JobSpec, JobStatus
+from worker.loop import Worker
 
 
 async def test_health_and_metrics_report_the_queue(queue: Queue) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from imaginebot import modelinfo
-from imaginebot.modelinfo import architecture, base_resolution
+from imaginebot.core import modelinfo
+from imaginebot.core.modelinfo import architecture, base_resolution
 
 
 def make_folder(root: Path, sample_size: int | list[int], vae_blocks: int = 4, sdxl: bool = False) -> Path:
@@ -127,6 +127,6 @@ def test_hub_cache_location(tmp_path: Path) -> None:
 
 
 def test_modelinfo_is_torch_free() -> None:
-    code = "import sys, imaginebot.modelinfo; print([m for m in ('torch', 'diffusers') if m in sys.modules])"
+    code = "import sys, imaginebot.core.modelinfo; print([m for m in ('torch', 'diffusers') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

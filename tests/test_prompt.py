@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from interface_examples import INTERFACE_JOB
 
-from imaginebot.config import load_settings
-from imaginebot.domain import JobSpec, PromptPart, UserDefaults
-from imaginebot.prompt import (
+from imaginebot.core.config import load_settings
+from imaginebot.core.domain import JobSpec, PromptPart, UserDefaults
+from imaginebot.core.prompt import (
     ParserLimits,
     PromptError,
     dimensions,
@@ -21,7 +21,7 @@ from imaginebot.prompt import (
     render_prompt,
     steps_for_quality,
 )
-from imaginebot.prompt_messages import PARAMETERS, known_parameters
+from imaginebot.core.prompt_messages import PARAMETERS, known_parameters
 
 KNOWN = "use --ar, --seed, --no, --chaos, --stylize, --quality, --stop, --tile or --repeat"
 AR_USE = "use two whole numbers from 1:4 to 4:1, like --ar 16:9"

@@ -15,8 +15,8 @@ from fixtures_db import poll_until
 from sqlalchemy.exc import OperationalError
 
 from db.queue import Queue
-from imaginebot.domain import GenProgress, GenResult, JobSpec, JobStatus
-from imaginebot.worker import Worker
+from imaginebot.core.domain import GenProgress, GenResult, JobSpec, JobStatus
+from worker.loop import Worker
 
 MODEL = "tiny"
 

@@ -13,8 +13,8 @@ from fake_engine import SleepEngine
 from fixtures_db import poll_until, write_config
 
 from db.queue import Queue
-from imaginebot.domain import JobSpec, JobStatus
-from imaginebot.worker import Worker
+from imaginebot.core.domain import JobSpec, JobStatus
+from worker.loop import Worker
 
 MODEL = "tiny"
 

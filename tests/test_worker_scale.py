@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from db.models import Job, JobImage
 from db.queue import Queue
-from imaginebot.domain import JobSpec, JobStatus
+from imaginebot.core.domain import JobSpec, JobStatus
 
 MODEL = "tiny"
 OTHER = "other-model"

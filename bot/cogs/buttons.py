@@ -20,7 +20,7 @@ from bot import messages
 from bot.replies import Refusal, reply_ephemeral
 from bot.submit import delivery_target, submit
 from db.records import JobRecord
-from imaginebot.domain import VARIATION_STRENGTHS, JobKind, JobStatus, VariationStrength
+from imaginebot.core.domain import VARIATION_STRENGTHS, JobKind, JobStatus, VariationStrength
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot

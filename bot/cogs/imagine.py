@@ -11,7 +11,7 @@ from discord.ext import commands
 
 from bot.submit import delivery_target, submit
 from db.records import JobRecord
-from imaginebot.prompt import parse_prompt
+from imaginebot.core.prompt import parse_prompt
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot

@@ -11,8 +11,8 @@ from discord.ext import commands
 
 from bot import messages
 from bot.replies import answer_privately
-from imaginebot.domain import JobStatus, UserDefaults
-from imaginebot.prompt import PromptError, parse_prompt
+from imaginebot.core.domain import JobStatus, UserDefaults
+from imaginebot.core.prompt import PromptError, parse_prompt
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot

@@ -32,7 +32,7 @@ def _url() -> str:
     url = context.get_x_argument(as_dictionary=True).get("url")
     if url:
         return url
-    from imaginebot.config import load_settings
+    from imaginebot.core.config import load_settings
 
     return load_settings().database.url
 

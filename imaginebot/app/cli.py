@@ -9,14 +9,14 @@ from collections.abc import Sequence
 
 # command -> "module:function"; each handler takes the parsed argparse.Namespace and returns an exit code.
 HANDLERS = {
-    "parse": "imaginebot.cli_parse:run_parse",
-    "imagine": "imaginebot.local:run_imagine",
-    "run": "imaginebot.cli_run:run_bot",
-    "worker": "imaginebot.cli_admin:run_worker",
-    "db": "imaginebot.cli_admin:run_db",
-    "make-tiny-model": "imaginebot.cli_imagine:run_make_tiny_model",
-    "admin": "imaginebot.cli_admin:run_admin",
-    "jobs": "imaginebot.cli_admin:run_jobs",
+    "parse": "imaginebot.app.parse:run_parse",
+    "imagine": "imaginebot.app.imagine:run_imagine",
+    "run": "imaginebot.app.run:run_bot",
+    "worker": "imaginebot.app.admin:run_worker",
+    "db": "imaginebot.app.admin:run_db",
+    "make-tiny-model": "imaginebot.app.make_tiny_model:run_make_tiny_model",
+    "admin": "imaginebot.app.admin:run_admin",
+    "jobs": "imaginebot.app.admin:run_jobs",
 }
 
 
@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     module_name, func_name = HANDLERS[args.command].split(":")
     handler = getattr(importlib.import_module(module_name), func_name)
-    from imaginebot.config import ConfigError
+    from imaginebot.core.config import ConfigError
 
     try:
         return int(handler(args) or 0)

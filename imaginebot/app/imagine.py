@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from imaginebot.config import Settings, load_settings
-from imaginebot.domain import JobStatus
-from imaginebot.images import grid_png
-from imaginebot.prompt import ParserLimits, PromptError, parse_prompt
+from imaginebot.core.config import Settings, load_settings
+from imaginebot.core.domain import JobStatus
+from imaginebot.core.images import grid_png
+from imaginebot.core.prompt import ParserLimits, PromptError, parse_prompt
 
 # libgomp's own default spin count (spin briefly, then sleep), set explicitly so that importing `gen`
 # keeps it instead of choosing passive waits for a shared, long-running process (see gen/__init__.py):
@@ -65,7 +65,7 @@ async def _generate(settings: Settings, queue: Any, ids: list[str]) -> str:
     scheduler = settings.gen.scheduler or "default"
     if settings.queue.embedded_worker:
         from gen.runner import load_engine
-        from imaginebot.worker import Worker
+        from worker.loop import Worker
 
         engine = await asyncio.to_thread(load_engine, settings.gen, settings.data_dir)
         pipe = getattr(getattr(engine, "engine", None), "pipe", None)

@@ -1,7 +1,7 @@
 """The Midjourney-style prompt language: text, `::` weights, `{a, b}` permutations and `--parameters`.
 
 `parse_prompt(text)` turns what a person typed into one JobSpec per job, or raises PromptError whose
-message (one sentence, see imaginebot.prompt_messages) says what is wrong and what is allowed.
+message (one sentence, see imaginebot.core.prompt_messages) says what is wrong and what is allowed.
 
 Order of work:
 
@@ -32,13 +32,13 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING
 
-from imaginebot import prompt_messages as msg
-from imaginebot.domain import JobSpec, PromptPart, UserDefaults
-from imaginebot.prompt_expand import expand
-from imaginebot.prompt_messages import INT_RANGES, NAMES, PromptError
+from imaginebot.core import prompt_messages as msg
+from imaginebot.core.domain import JobSpec, PromptPart, UserDefaults
+from imaginebot.core.prompt_expand import expand
+from imaginebot.core.prompt_messages import INT_RANGES, NAMES, PromptError
 
 if TYPE_CHECKING:
-    from imaginebot.config import Settings
+    from imaginebot.core.config import Settings
 
 __all__ = [
     "ParserLimits",
@@ -74,7 +74,7 @@ class ParserLimits:
     def from_settings(cls, settings: Settings) -> ParserLimits:
         base = settings.gen.base_resolution
         if not base:
-            from imaginebot import modelinfo
+            from imaginebot.core import modelinfo
 
             base = modelinfo.base_resolution(settings.gen.model)
         return cls(

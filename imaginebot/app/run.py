@@ -14,12 +14,12 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
-from imaginebot.config import Settings, load_settings
-from imaginebot.logs import setup_logging
+from imaginebot.core.config import Settings, load_settings
+from imaginebot.app.logs import setup_logging
 
 if TYPE_CHECKING:
     from db.queue import Queue
-    from imaginebot.domain import AsyncEngine
+    from imaginebot.core.domain import AsyncEngine
 
 log = logging.getLogger("imaginebot.run")
 
@@ -51,7 +51,7 @@ async def serve(
     try:
         await check_schema(queue.engine)
         if settings.metrics.enabled:
-            from imaginebot import metrics
+            from imaginebot.core import metrics
 
             metrics_server = await metrics.start_server(
                 queue.stats, settings.metrics.host, settings.metrics.port, role="bot"
@@ -91,7 +91,7 @@ async def serve(
 async def _embedded_worker(
     settings: Settings, queue: Queue, stop: asyncio.Event, engine: AsyncEngine | None
 ) -> None:
-    from imaginebot.worker import Worker
+    from worker.loop import Worker
 
     owned = engine is None
     if engine is None:

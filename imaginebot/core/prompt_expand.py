@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from imaginebot.prompt_messages import PromptError, too_many_expansions, unbalanced_braces
+from imaginebot.core.prompt_messages import PromptError, too_many_expansions, unbalanced_braces
 
 # Counts saturate here, so a prompt with hundreds of groups never builds enormous integers.
 COUNT_CEILING = 1_000_000

@@ -21,8 +21,8 @@ from db import migrate
 from db.errors import NotFound
 from db.queue import CancelOutcome, JobRecord, Queue, QueueStats, QuotaInfo
 from db.session import DatabaseUnavailable, SchemaOutdated, check_schema, describe_error, safe_url
-from imaginebot.config import ConfigError, Settings, load_settings
-from imaginebot.domain import AsyncEngine, JobStatus
+from imaginebot.core.config import ConfigError, Settings, load_settings
+from imaginebot.core.domain import AsyncEngine, JobStatus
 
 PROMPT_WIDTH = 48
 
@@ -61,7 +61,7 @@ async def _with_queue(settings: Settings, action: Callable[[Queue], Awaitable[in
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    from imaginebot.worker import configure_logging, serve
+    from worker.loop import configure_logging, serve
 
     settings = load_settings(args.config)
     configure_logging(settings)

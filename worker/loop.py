@@ -14,117 +14,57 @@ stored if this worker still holds the lease, and they are keyed by (job id, imag
 Logs: every line about a job starts with `job <id>:` and names the worker, so one grep follows a job
 across bot and worker hosts. Each generated batch is observed by `metrics.observe_batch`; `serve()`
 serves /health and /metrics when `metrics.enabled`.
-
-For tests and benchmarks, `python -m imaginebot.worker --engine MODULE:FACTORY` runs a worker whose
-engine is `FACTORY(settings)`; the `imaginebot worker` command always loads the real engine.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import importlib
-import inspect
 import logging
 import os
 import secrets
-import signal
 import socket
-import sys
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
 
-from db.queue import ClaimedJob, ProgressUpdate, Queue
-from db.session import check_schema
+from db.queue import ClaimedJob, Lifecycle
 from db.wake import Wakeup
-from imaginebot import metrics
-from imaginebot.config import ConfigError, Settings, load_settings
-from imaginebot.domain import (
+from imaginebot.core import metrics
+from imaginebot.core.config import QueueSettings
+from imaginebot.core.domain import (
     AsyncEngine,
     GenerationCancelled,
     GenerationError,
-    GenProgress,
     GenResult,
     JobStatus,
 )
-
-if TYPE_CHECKING:
-    from aiohttp import web
+from worker.batch import Batch
 
 log = logging.getLogger(__name__)
 
-PROGRESS_INTERVAL = 1.0  # seconds between progress writes of one job
 MAX_IDLE_POLL = 1.0
 ENGINE_STOP_GRACE = 10.0  # seconds a dropped batch gets to notice the cancellation
 SETTLE_ATTEMPTS = 3  # tries to store a finished batch before its leases are left to lapse
 SETTLE_RETRY_DELAY = 1.0  # seconds before the second try (then 2 s)
 WATCHER_STOP_GRACE = 60.0  # seconds the lease watcher gets to finish a write (longer than busy_timeout)
 
-EngineFactory = Callable[[], AsyncEngine | Awaitable[AsyncEngine]]
-
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
 
-
-class _Batch:
-    """What the worker knows about the batch in flight. `dropped` is read from the engine's thread."""
-
-    def __init__(self, jobs: Sequence[ClaimedJob]) -> None:
-        self.jobs = list(jobs)
-        self.ids = [j.id for j in jobs]
-        self.dropped: set[str] = set()  # cancelled, lease lost, or handed back: never store their results
-        self.pending: dict[str, ProgressUpdate] = {}
-        self.written_at: dict[str, float] = {}
-        self.released = False
-        self.started = time.monotonic()
-        self.seconds = 0.0  # the engine's wall time, set when generation ends
-
-    def describe(self) -> str:
-        return ", ".join(self.ids)
-
-    def on_generated(self, _: object) -> None:
-        self.seconds = time.monotonic() - self.started
-
-    def live(self) -> list[str]:
-        return [i for i in self.ids if i not in self.dropped]
-
-    def is_dropped(self, job_id: str) -> bool:
-        return job_id in self.dropped
-
-    def on_progress(self, p: GenProgress) -> None:
-        for job_id in p.job_ids:
-            preview = p.previews.get(job_id) or (p.preview_jpeg if len(p.job_ids) == 1 else None)
-            old = self.pending.get(job_id)
-            if preview is None and old is not None:
-                preview = old.preview_jpeg
-            self.pending[job_id] = ProgressUpdate(job_id, p.percent, preview)
-
-    def due_progress(self, now: float) -> list[ProgressUpdate]:
-        due = [u for i, u in self.pending.items() if now - self.written_at.get(i, 0.0) >= PROGRESS_INTERVAL]
-        for u in due:
-            del self.pending[u.job_id]
-            self.written_at[u.job_id] = now
-        return [u for u in due if u.job_id not in self.dropped]
-
-
 class Worker:
     def __init__(
         self,
-        queue: Queue,
+        queue: Lifecycle,
         engine: AsyncEngine,
-        settings: Settings,
+        options: QueueSettings,
         worker_id: str | None = None,
         *,
         drain_timeout: float | None = None,
     ) -> None:
         self.queue = queue
         self.engine = engine
-        self.settings = settings
+        self.options = options
         self.id = worker_id or default_worker_id()
-        self.lease = settings.queue.lease_seconds
+        self.lease = options.lease_seconds
         self.drain_timeout = self.lease if drain_timeout is None else drain_timeout
         self.batches_done = 0
         self.empty_claims = 0
@@ -133,13 +73,13 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; returns after the batch in flight is finished or handed back."""
-        poll = self.settings.queue.poll_interval
+        poll = self.options.poll_interval
         delay = poll
         log.info(
             "worker %s started (model %s, up to %d images a batch)",
             self.id,
             self.engine.model_id,
-            self.settings.queue.max_batch,
+            self.options.max_batch,
         )
         async with self.queue.wakeup() as wake:
             forward = asyncio.create_task(self._forward_stop(stop, wake))
@@ -164,7 +104,7 @@ class Worker:
         try:
             await self._requeue_if_due()
             jobs = await self.queue.claim(
-                self.id, model=self.engine.model_id, max_images=self.settings.queue.max_batch
+                self.id, model=self.engine.model_id, max_images=self.options.max_batch
             )
         except Exception:
             log.exception("worker %s: cannot reach the queue; retrying", self.id)
@@ -190,7 +130,7 @@ class Worker:
             await self.queue.requeue_expired()
 
     async def _run_batch(self, jobs: list[ClaimedJob], stop: asyncio.Event) -> None:
-        batch = _Batch(jobs)
+        batch = Batch(jobs)
         images = sum(j.image_count for j in jobs)
         for j in jobs:
             log.info(
@@ -199,7 +139,7 @@ class Worker:
                 self.id,
                 j.kind.value,
                 j.attempts,
-                self.settings.queue.max_attempts,
+                self.options.max_attempts,
                 len(jobs),
                 images,
             )
@@ -220,7 +160,7 @@ class Worker:
             await self._settle(batch, gen)
 
     async def _await_generation(
-        self, gen: asyncio.Task[list[GenResult]], batch: _Batch, stop: asyncio.Event
+        self, gen: asyncio.Task[list[GenResult]], batch: Batch, stop: asyncio.Event
     ) -> None:
         stopping = asyncio.create_task(stop.wait())
         try:
@@ -261,7 +201,7 @@ class Worker:
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
 
-    async def _watch(self, batch: _Batch, generated: asyncio.Event) -> None:
+    async def _watch(self, batch: Batch, generated: asyncio.Event) -> None:
         """Renew leases every lease/3, store progress at most once a second a job, notice cancellations;
         until `generated` is set."""
         loop = asyncio.get_running_loop()
@@ -294,7 +234,7 @@ class Worker:
                     exc_info=True,
                 )
 
-    async def _settle(self, batch: _Batch, gen: asyncio.Task[list[GenResult]]) -> None:
+    async def _settle(self, batch: Batch, gen: asyncio.Task[list[GenResult]]) -> None:
         try:
             results = gen.result()
         except GenerationCancelled:
@@ -365,85 +305,3 @@ class Worker:
             log.warning("job %s: %s on worker %s; failed and refunded", job_id, what, self.id)
         else:
             log.info("job %s: %s on worker %s; cancelled or lease lost meanwhile", job_id, what, self.id)
-
-
-async def serve(settings: Settings, make_engine: EngineFactory, *, worker_id: str | None = None) -> int:
-    """Run one worker until SIGTERM/SIGINT. Raises SchemaOutdated / DatabaseUnavailable before starting,
-    and ConfigError when `metrics.enabled` and the metrics port cannot be opened.
-
-    With `metrics.enabled`, /health and /metrics are served from before the engine loads until the
-    worker has stopped.
-    """
-    queue = Queue.open(settings)
-    server = None
-    try:
-        await check_schema(queue.engine)
-        if settings.metrics.enabled:
-            server = await start_metrics(settings, queue)
-        engine = make_engine()
-        if inspect.isawaitable(engine):
-            engine = await engine
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await Worker(queue, engine, settings, worker_id).run(stop)
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
-            closer = getattr(engine, "aclose", None) or getattr(engine, "close", None)
-            if closer is not None:
-                result = closer()
-                if inspect.isawaitable(result):
-                    await result
-    finally:
-        if server is not None:
-            await server.cleanup()
-        await queue.close()
-    return 0
-
-
-async def start_metrics(settings: Settings, queue: Queue) -> web.AppRunner:
-    """/health and /metrics for this worker; ConfigError (one line) when the port cannot be opened."""
-    m = settings.metrics
-    try:
-        return await metrics.start_server(queue.stats, m.host, m.port, role="worker")
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot serve metrics on {m.host}:{m.port} (metrics.host, metrics.port): {exc.strerror or exc}"
-        ) from None
-
-
-def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.app.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines are per-plugin noise
-
-
-def _test_main(argv: Sequence[str] | None = None) -> int:
-    from db.session import DatabaseUnavailable, SchemaOutdated
-
-    parser = argparse.ArgumentParser(prog="python -m imaginebot.worker", description=__doc__)
-    parser.add_argument(
-        "--engine", required=True, metavar="MODULE:FACTORY", help="FACTORY(settings) -> engine"
-    )
-    parser.add_argument("--config", metavar="F")
-    parser.add_argument("--worker-id")
-    args = parser.parse_args(argv)
-    module_name, _, attr = args.engine.partition(":")
-    try:
-        settings = load_settings(args.config)
-        factory = getattr(importlib.import_module(module_name), attr)
-        configure_logging(settings)
-        return asyncio.run(serve(settings, lambda: factory(settings), worker_id=args.worker_id))
-    except (ConfigError, SchemaOutdated, DatabaseUnavailable) as exc:
-        print(f"imaginebot: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(_test_main())

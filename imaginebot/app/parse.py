@@ -14,8 +14,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
-from imaginebot.config import load_settings
-from imaginebot.prompt import ParserLimits, PromptError, parse_prompt
+from imaginebot.core.config import load_settings
+from imaginebot.core.prompt import ParserLimits, PromptError, parse_prompt
 
 
 def parse_line(text: str, limits: ParserLimits) -> tuple[dict[str, Any], bool]:

@@ -1,0 +1,90 @@
+"""`imaginebot worker`: one worker process (one per GPU), claiming from the shared database.
+
+Process start-up lives here: the schema check, the metrics server, the signal handlers and the engine's
+loading and closing; the loop itself is `worker.loop.Worker`. Tests run the same `serve` with a fake
+engine (tests/fake_engine.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import signal
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from db.queue import Queue
+from db.migrate import check_schema
+from imaginebot.app.common import guarded
+from imaginebot.app.logs import setup_logging
+from imaginebot.core import metrics
+from imaginebot.core.config import ConfigError, Settings, load_settings
+from imaginebot.core.domain import AsyncEngine
+from worker.loop import Worker
+
+EngineFactory = Callable[[], AsyncEngine | Awaitable[AsyncEngine]]
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    setup_logging(settings.app.log_level)
+
+    async def make_engine() -> AsyncEngine:
+        from gen.runner import load_engine  # torch is imported here, never by `db`, `worker` or the bot
+
+        # Off the event loop: loading a checkpoint takes up to minutes, and /health answers meanwhile.
+        engine: AsyncEngine = await asyncio.to_thread(load_engine, settings.gen, settings.data_dir)
+        return engine
+
+    return guarded(lambda: serve(settings, make_engine))
+
+
+async def serve(settings: Settings, make_engine: EngineFactory, *, worker_id: str | None = None) -> int:
+    """Run one worker until SIGTERM/SIGINT. Raises SchemaOutdated / DatabaseUnavailable before starting,
+    and ConfigError when `metrics.enabled` and the metrics port cannot be opened.
+
+    With `metrics.enabled`, /health and /metrics are served from before the engine loads until the
+    worker has stopped.
+    """
+    queue = Queue.open(settings)
+    server = None
+    try:
+        await check_schema(queue.engine)
+        if settings.metrics.enabled:
+            server = await start_metrics(settings, queue)
+        engine = make_engine()
+        if inspect.isawaitable(engine):
+            engine = await engine
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await Worker(queue.lifecycle, engine, settings.queue, worker_id).run(stop)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            closer = getattr(engine, "aclose", None) or getattr(engine, "close", None)
+            if closer is not None:
+                result = closer()
+                if inspect.isawaitable(result):
+                    await result
+    finally:
+        if server is not None:
+            await server.cleanup()
+        await queue.close()
+    return 0
+
+
+async def start_metrics(settings: Settings, queue: Queue) -> web.AppRunner:
+    """/health and /metrics for this worker; ConfigError (one line) when the port cannot be opened."""
+    m = settings.metrics
+    try:
+        return await metrics.start_server(queue.reads.stats, m.host, m.port, role="worker")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot serve metrics on {m.host}:{m.port} (metrics.host, metrics.port): {exc.strerror or exc}"
+        ) from None
+
