@@ -194,7 +194,8 @@ def main() -> int:
 
     import torch
 
-    from gen.loader import quiet_progress_bars, tiny_model_dir
+    from gen.quiet import quiet_progress_bars
+    from gen.tiny import tiny_model_dir
 
     quiet_progress_bars()
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="bench-engine-"))

@@ -93,9 +93,10 @@ def main() -> int:
         config.write_text('[gen]\nmodel = "tiny"\n', encoding="utf-8")
         parse = [*cli, "parse", "--config", str(config)]
         load = f"from imaginebot.core.config import load_settings; load_settings({str(config)!r})"
+        import_prompt = "import imaginebot.core.prompt"
         rows = [
             ("python -c pass", median_of(args.runs, [py, "-c", "pass"])),
-            ("import imaginebot.core.prompt", median_of(args.runs, [py, "-c", "import imaginebot.core.prompt"])),
+            (import_prompt, median_of(args.runs, [py, "-c", import_prompt])),
             ("import imaginebot.core.config + load_settings()", median_of(args.runs, [py, "-c", load])),
             ('imaginebot parse "a fox"', median_of(args.runs, [*parse, "a fox"])),
         ]

@@ -10,7 +10,7 @@ measures the queue alone. Each is repeated R times; the median is printed (minâ€
 - claim+complete: a pre-filled queue of N jobs drained by one loop that claims up to `--batch-images`
   images (64 jobs) and completes each batch in one transaction (`complete_many`).
 - end to end: both at once â€” the producers enqueue while the claim/complete loop drains.
-- worker loop: the same, through `imaginebot.worker.Worker` (queue.max_batch = 64 images = 16 jobs a
+- worker loop: the same, through `worker.loop.Worker` (queue.max_batch = 64 images = 16 jobs a
   claim, leases, heartbeats, progress), i.e. what a real worker process adds.
 - PostgreSQL only: 4 worker processes claim (2 jobs a claim, as with queue.max_batch = 8) and complete
   from a pre-filled queue (2000 jobs of 500 users, VACUUM ANALYZE'd as autovacuum would); claim latency
@@ -41,8 +41,9 @@ from sqlalchemy import func, select
 
 from db import migrate
 from db.models import Job
+from db.policy import QueuePolicy
 from db.queue import Queue
-from imaginebot.core.config import Settings
+from imaginebot.core.config import DatabaseSettings, QueueSettings, QuotaSettings, Settings
 from imaginebot.core.domain import GenProgress, GenRequest, GenResult, JobSpec, JobStatus
 from worker.loop import Worker
 
@@ -53,14 +54,21 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 USERS = 200
 
 
+def queue_options(max_batch: int = 64) -> QueueSettings:
+    return QueueSettings(max_batch=max_batch, lease_seconds=60, poll_interval=0.01)
+
+
 def settings_for(url: str, max_batch: int = 64) -> Settings:
-    return Settings.model_validate(
-        {
-            "database": {"url": url},
-            "quota": {"daily_jobs": 10**9, "max_queued": 10**9, "max_running": 3},
-            "queue": {"max_batch": max_batch, "lease_seconds": 60, "poll_interval": 0.01},
-        }
+    return Settings(
+        database=DatabaseSettings(url=url),
+        quota=QuotaSettings(daily_jobs=10**9, max_queued=10**9, max_running=3),
+        queue=queue_options(max_batch),
     )
+
+
+def open_queue(settings: Settings) -> Queue:
+    """The queue `imaginebot` opens for `settings`: its database, under its quota and queue policy."""
+    return Queue.open(settings.database, QueuePolicy.from_settings(settings.quota, settings.queue))
 
 
 class NoopEngine:
@@ -80,7 +88,7 @@ async def enqueue_all(q: Queue, n: int, producers: int, users: int = USERS) -> N
 
     async def produce() -> None:
         for i in counter:
-            await q.enqueue(1 + i % users, [spec], model=MODEL)
+            await q.admission.enqueue(1 + i % users, [spec], model=MODEL)
 
     await asyncio.gather(*(produce() for _ in range(producers)))
 
@@ -90,17 +98,19 @@ async def drain(q: Queue, n: int, batch_images: int, worker_id: str = "bench") -
     claimed: list[str] = []
     idle = 0.001
     while len(claimed) < n:
-        jobs = await q.claim(worker_id, model=MODEL, max_images=batch_images)
+        jobs = await q.lifecycle.claim(worker_id, model=MODEL, max_images=batch_images)
         if not jobs:  # the producers are behind (end to end): look again shortly
             await asyncio.sleep(idle)
             continue
         claimed += [j.id for j in jobs]
-        await q.complete_many(worker_id, [GenResult(j.id, [PNG] * j.image_count, 8, 8) for j in jobs])
+        await q.lifecycle.complete_many(
+            worker_id, [GenResult(j.id, [PNG] * j.image_count, 8, 8) for j in jobs]
+        )
     return claimed
 
 
 async def succeeded(q: Queue) -> int:
-    async with q.read() as conn:
+    async with q.database.read() as conn:
         stmt = select(func.count()).select_from(Job).where(Job.status == JobStatus.SUCCEEDED)
         return int((await conn.execute(stmt)).scalar_one())
 
@@ -129,7 +139,7 @@ async def m_end_to_end(q: Queue, a: argparse.Namespace) -> float:
 
 async def m_worker_loop(q: Queue, a: argparse.Namespace) -> float:
     stop = asyncio.Event()
-    task = asyncio.create_task(Worker(q, NoopEngine(), q.settings, "bench").run(stop))
+    task = asyncio.create_task(Worker(q.lifecycle, NoopEngine(), queue_options(), "bench").run(stop))
     t = time.perf_counter()
     await enqueue_all(q, a.jobs, a.producers)
     while await succeeded(q) < a.jobs:  # noqa: ASYNC110 - the results land in the database
@@ -176,7 +186,7 @@ async def measure(
     backend: str, what: Callable[[Queue, argparse.Namespace], Awaitable[float]], a: argparse.Namespace
 ) -> float:
     async with fresh_database(backend) as (url, _):
-        q = Queue.open(settings_for(url))
+        q = open_queue(settings_for(url))
         try:
             return await what(q, a)
         finally:
@@ -192,27 +202,29 @@ def summary(values: list[float]) -> str:
 
 async def child(url: str, worker_id: str) -> None:
     """One claiming process: claim (2 jobs) + complete until the queue is empty; print ids and latencies."""
-    q = Queue.open(settings_for(url, 8))
+    q = open_queue(settings_for(url, 8))
     claimed: list[str] = []
     latencies: list[float] = []
     empty = 0
     while empty < 3:
         t = time.perf_counter()
-        jobs = await q.claim(worker_id, model=MODEL, max_images=8)
+        jobs = await q.lifecycle.claim(worker_id, model=MODEL, max_images=8)
         latencies.append(time.perf_counter() - t)
         if not jobs:
             empty += 1
             continue
         empty = 0
         claimed += [j.id for j in jobs]
-        await q.complete_many(worker_id, [GenResult(j.id, [PNG] * j.image_count, 8, 8) for j in jobs])
+        await q.lifecycle.complete_many(
+            worker_id, [GenResult(j.id, [PNG] * j.image_count, 8, 8) for j in jobs]
+        )
     await q.close()
     print(json.dumps({"claimed": claimed, "latencies": latencies}))
 
 
 async def concurrent_claims(n: int, processes: int) -> dict[str, Any]:
     async with fresh_database("postgresql") as (url, name):
-        q = Queue.open(settings_for(url, 8))
+        q = open_queue(settings_for(url, 8))
         await enqueue_all(q, n, 32, users=500)
         await q.close()
         await pg_exec("VACUUM ANALYZE", name)

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_scale.py [--workers 1,2,4,8] [--sleep 0.5] [--rounds 30]
                                                [--repeat 1] [--kill-workers 4] [--no-kill]
 
-Each worker is a real process, `python -m imaginebot.worker --engine tests.fake_engine:from_env`, whose
+Each worker is a real process, `python -m tests.fake_engine`, whose
 engine sleeps `--sleep` seconds per batch (in 4 steps, reporting progress) instead of computing, so
 8 processes on a 2-core machine are a fair simulation of 8 GPU hosts: what is measured is the queue
 (claims with FOR UPDATE SKIP LOCKED, leases, heartbeats, progress, results through the database) and
@@ -45,7 +45,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench_queue import fresh_database, pg_exec  # benchmarks/ is on sys.path when run as a script
+from bench_queue import fresh_database, open_queue, pg_exec  # benchmarks/ is on sys.path when run as a script
 from sqlalchemy import func, select
 
 from db.models import Job, JobImage
@@ -114,7 +114,7 @@ async def enqueue(q: Queue, jobs: int) -> list[str]:
     for user, n in sorted(per_user.items()):
         for start in range(0, n, 10):
             specs = [JobSpec(f"user {user} job {k}") for k in range(start, min(n, start + 10))]
-            ids += [j.id for j in await q.enqueue(user, specs, model=MODEL)]
+            ids += [j.id for j in await q.admission.enqueue(user, specs, model=MODEL)]
     return ids
 
 
@@ -128,7 +128,7 @@ def spawn(config: Path, worker_id: str, a: argparse.Namespace, logs: Path) -> su
             "FAKE_ENGINE_LOG": str(logs / "engine.jsonl"),
         }
     )
-    cmd = [sys.executable, "-m", "imaginebot.worker", "--engine", "tests.fake_engine:from_env"]
+    cmd = [sys.executable, "-m", "tests.fake_engine"]
     cmd += ["--config", str(config), "--worker-id", worker_id]
     with open(logs / f"{worker_id}.log", "wb") as out:
         return subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -152,7 +152,7 @@ async def wait_started(logs: Path, worker_ids: list[str], procs: list[subprocess
 
 
 async def finished_count(q: Queue) -> tuple[int, int]:
-    async with q.read() as conn:
+    async with q.database.read() as conn:
         rows = (await conn.execute(select(Job.status, func.count()).group_by(Job.status))).all()
     counts = {JobStatus(s): n for s, n in rows}
     done = sum(n for s, n in counts.items() if s.finished)
@@ -160,7 +160,7 @@ async def finished_count(q: Queue) -> tuple[int, int]:
 
 
 async def held_by(q: Queue) -> dict[str, list[str]]:
-    async with q.read() as conn:
+    async with q.database.read() as conn:
         rows = (
             await conn.execute(select(Job.lease_owner, Job.id).where(Job.status == JobStatus.RUNNING))
         ).all()
@@ -180,17 +180,17 @@ async def one_run(workers: int, a: argparse.Namespace, *, kill: bool) -> Run:
             sections = settings_dict(url, a, lease)
             config = logs / "config.toml"
             write_toml(config, sections)
-            q = Queue.open(Settings.model_validate(sections))
+            q = open_queue(Settings.model_validate(sections))
             procs: dict[str, subprocess.Popen[bytes]] = {}
             try:
                 ids = await enqueue(q, jobs)
-                await q.pause(actor="bench")
+                await q.admin.pause(actor="bench")
                 await pg_exec("VACUUM ANALYZE", name)  # as autovacuum would, on a long-lived database
                 worker_ids = [f"w{k}" for k in range(workers)]
                 procs = {w: spawn(config, w, a, logs) for w in worker_ids}
                 await wait_started(logs, worker_ids, list(procs.values()))
                 t0 = time.time()
-                await q.resume(actor="bench")
+                await q.admin.resume(actor="bench")
                 killed_at = 0.0
                 deadline = time.monotonic() + a.timeout
                 while True:
@@ -239,7 +239,7 @@ def read_logs(logs: Path, worker_ids: list[str]) -> list[str]:
 
 
 async def analyse(q: Queue, ids: list[str], run: Run, t0: float, killed_at: float, engine_log: Path) -> None:
-    async with q.read() as conn:
+    async with q.database.read() as conn:
         rows = (
             await conn.execute(
                 select(Job.id, Job.status, Job.attempts, Job.finished_at).where(Job.id.in_(ids))

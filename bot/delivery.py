@@ -44,7 +44,8 @@ REMEMBER_DELIVERED = 60.0  # seconds
 class Delivery(commands.Cog):
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
-        self.queue = bot.queue
+        self.outbox = bot.queue.outbox
+        self.reads = bot.queue.reads
         self.poll = max(0.05, min(1.0, bot.settings.queue.poll_interval))
         self.interval = bot.settings.discord.progress_interval
         self._shown: dict[str, tuple[float, int]] = {}  # job id -> (monotonic time, percent) last shown
@@ -83,11 +84,11 @@ class Delivery(commands.Cog):
     async def tick(self) -> None:
         now = time.monotonic()
         self._delivered = {k: t for k, t in self._delivered.items() if now - t < REMEMBER_DELIVERED}
-        for job in await self.queue.undelivered(limit=50):
+        for job in await self.outbox.undelivered(limit=50):
             skip = job.id in self.bot.announcing or job.id in self._delivered
             if not skip and self._retry_at.get(job.id, 0.0) <= now:
                 self._spawn(job.id, self.deliver(job))
-        for job in await self.queue.running_with_delivery():
+        for job in await self.outbox.running_with_delivery():
             if job.progress_message_id is None:
                 continue
             now = time.monotonic()  # after the queries above, which may take a while on a busy host
@@ -112,7 +113,7 @@ class Delivery(commands.Cog):
     async def show_progress(self, job: JobRecord) -> None:
         if job.progress_message_id is None:
             return
-        preview = await self.queue.get_preview(job.id)
+        preview = await self.reads.get_preview(job.id)
         files = [discord.File(io.BytesIO(preview), filename="preview.jpg")] if preview else []
         msg = self._channel(job).get_partial_message(job.progress_message_id)
         text = messages.progress(job.spec.prompt, job.user_id, job.progress, job.kind)
@@ -136,20 +137,20 @@ class Delivery(commands.Cog):
             log.warning("job %s: channel %s refused the result (%s); giving up", job.id, job.channel_id, exc)
             message_id = None
         except Exception as exc:  # a Discord error (5xx, timeout) or a broken image: retry with back-off
-            attempts = await self.queue.delivery_failed(job.id)
+            attempts = await self.outbox.delivery_failed(job.id)
             log.warning("job %s: delivery attempt %d failed (%s)", job.id, attempts, exc)
             if attempts < MAX_DELIVERY_ATTEMPTS:
                 self._retry_at[job.id] = time.monotonic() + min(MAX_BACKOFF, 2.0**attempts)
                 return
             message_id = None
         self._delivered[job.id] = time.monotonic()
-        if await self.queue.mark_delivered(job.id, message_id):
+        if await self.outbox.mark_delivered(job.id, message_id):
             log.info("job %s (%s) delivered as message %s", job.id, job.status.value, message_id)
         self._shown.pop(job.id, None)
         self._retry_at.pop(job.id, None)
 
     async def _post_result(self, job: JobRecord) -> int:
-        images = await self.queue.get_images(job.id)
+        images = await self.reads.get_images(job.id)
         if not images:
             raise RuntimeError(f"job {job.id} succeeded without images")
         if job.kind is JobKind.UPSCALE:
@@ -181,7 +182,7 @@ class Delivery(commands.Cog):
         if job.status is JobStatus.CANCELLED:
             text = messages.cancelled(job.spec.prompt)
         else:
-            text = messages.failed(job.spec.prompt, job.error or "The job failed.")
+            text = messages.failed(job.spec.prompt, messages.failure(job.failure, job.error))
         if job.status is JobStatus.FAILED and await self._tell_privately(job, text):
             await self._remove_progress(job)
             return None
@@ -200,7 +201,12 @@ class Delivery(commands.Cog):
             expires = expires.replace(tzinfo=UTC)
         if expires - TOKEN_MARGIN <= datetime.now(UTC):
             return False
-        webhook = discord.Webhook.partial(job.application_id, job.interaction_token, client=self.bot)
+        # The interaction's followup webhook (an application webhook: only those may send ephemerally).
+        webhook = discord.Webhook.from_state(
+            {"id": job.application_id, "type": discord.WebhookType.application.value,
+             "token": job.interaction_token},
+            self.bot._connection,
+        )
         try:
             await webhook.send(text, ephemeral=True)
         except discord.HTTPException as exc:

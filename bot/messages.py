@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from imaginebot.core.domain import JobKind
+from db.errors import (
+    Banned,
+    JobNotFound,
+    NotFound,
+    QueueFull,
+    QueuePaused,
+    QueueRefusal,
+    QuotaExceeded,
+    SourceImageMissing,
+    UserNotFound,
+)
+from db.records import CancelOutcome, JobRecord, QuotaInfo
+from imaginebot.core.domain import Failure, JobKind, JobStatus
 
 PROMPT_SHOWN = 300  # characters of a prompt quoted back (a message holds at most 2000)
 KIND_LABEL = {JobKind.IMAGINE: "", JobKind.REROLL: "Re-roll", JobKind.VARIATION: "Variations",
@@ -46,6 +58,59 @@ def result_grid(prompt: str, user_id: int, seed: int, kind: JobKind = JobKind.IM
 
 def result_upscale(prompt: str, user_id: int, index: int) -> str:
     return f"**{_p(prompt)}** — Image #{index} <@{user_id}>"
+
+
+def refusal(err: QueueRefusal) -> str:
+    """Why the queue turned a request down (nothing was queued or charged), and what to do."""
+    if isinstance(err, Banned):
+        because = f" (reason: {err.reason})" if err.reason else ""
+        return (f"You are banned from generating images{because}. "
+                "Ask a server admin if you think this is a mistake.")
+    if isinstance(err, QuotaExceeded):
+        left = max(0, err.limit - err.used)
+        needs = "" if err.requested == 1 else f"; this request needs {err.requested} and you have {left} left"
+        return (f"You have used {err.used} of your {err.limit} jobs for today{needs}. "
+                f"Your quota resets at {err.resets_at:%Y-%m-%d %H:%M} UTC — try again then.")
+    if isinstance(err, QueueFull):
+        adds = "" if err.requested == 1 else f"; this request adds {err.requested}"
+        return (f"You already have {err.queued} job{'s' if err.queued != 1 else ''} waiting "
+                f"(at most {err.limit} at once{adds}). Wait until some of them start, then try again.")
+    if isinstance(err, QueuePaused):
+        return "The queue is paused by an admin, so no new jobs are accepted. Try again later."
+    if isinstance(err, SourceImageMissing):
+        return (f"Image {err.index} of job {err.job_id} is not available (the job did not finish, or it has "
+                "no such image). Use the buttons of a finished result.")
+    return "The queue turned this request down. Try again later."
+
+
+def not_found(err: NotFound) -> str:
+    """An admin named a job or a user the database does not know."""
+    if isinstance(err, JobNotFound):
+        return f"no job with id {err.job_id!r}"
+    if isinstance(err, UserNotFound):
+        return f"unknown user {err.user_id}: they have never used the bot"
+    return "not found"
+
+
+REFUNDED = " Your quota for it was refunded."
+
+
+def failure(reason: Failure | None, detail: str | None) -> str:
+    """Why a job ended without images, from its `failure` code and `error` detail: the sentence for a job
+    that ended so (failed, or cancelled by a ban). Rows from before the codes (reason None) carry their
+    sentence in `detail`."""
+    if reason is Failure.ENGINE_FAILED:
+        return f"The image generator failed: {(detail or '').rstrip('.') or 'unknown error'}." + REFUNDED
+    if reason is Failure.ENGINE_ERROR:
+        return "The image generator hit an unexpected error." + REFUNDED
+    if reason is Failure.NO_IMAGES:
+        return "The image generator returned no images." + REFUNDED
+    if reason is Failure.WORKER_LOST:
+        return (f"The worker generating this job stopped responding, {detail or 'several'} times; "
+                "the job was given up." + REFUNDED)
+    if reason is Failure.BANNED:
+        return "Cancelled: you were banned from generating images."
+    return detail or "The job failed."
 
 
 def failed(prompt: str, reason: str) -> str:
@@ -116,3 +181,72 @@ def settings_summary(values: dict[str, object]) -> str:
         elif value is not False:
             parts.append(f"{flag} {value}")
     return "`" + " ".join(parts) + "`" if parts else "none (the server's defaults apply)"
+
+
+# --------------------------------------------------------------------------------------------- /info
+
+
+def info_counts(queued: int, running: int) -> str:
+    return f"**Queued:** {queued}   **Running:** {running}"
+
+
+def job_state(job: JobRecord) -> str:
+    if job.status is JobStatus.RUNNING:
+        return f"running, {job.progress}%"
+    return f"queued, position {job.position}" if job.position else "queued"
+
+
+def more_lines(n: int) -> str:
+    return f"… and {n} more"
+
+
+# --------------------------------------------------------------------------------------------- /admin
+
+CANCELLED = {
+    CancelOutcome.REFUNDED: "cancelled before it started; its quota was refunded.",
+    CancelOutcome.STOPPING: "cancelled; it stops within a second or two.",
+    CancelOutcome.ALREADY_FINISHED: "had already finished; nothing changed.",
+}
+
+
+def admin_quota(info: QuotaInfo, *, changed: bool = False) -> str:
+    override = " (set for them)" if info.limit_overridden else ""
+    ban = f" — **banned**{': ' + info.ban_reason if info.ban_reason else ''}" if info.banned else ""
+    return (f"{'✅ ' if changed else ''}<@{info.user_id}>: {info.used_today}/{info.daily_limit}{override} "
+            f"used today, {info.left_today} left; {info.queued} queued, {info.running} running{ban}")
+
+
+def admin_banned(user_id: int, reason: str, dropped: int) -> str:
+    why = f": {reason}" if reason else "."
+    extra = f" {dropped} waiting job(s) cancelled and refunded." if dropped else ""
+    return f"⛔ <@{user_id}> is banned{why}{extra}"
+
+
+def admin_unbanned(user_id: int) -> str:
+    return f"✅ <@{user_id}> may generate images again."
+
+
+def admin_queue(jobs: list[JobRecord], *, paused: bool, shown: int) -> str:
+    head = "⏸️ The queue is paused.\n" if paused else ""
+    if not jobs:
+        return head + "The queue is empty."
+    lines = [_admin_queue_line(j) for j in jobs[:shown]]
+    more = "\n" + more_lines(len(jobs) - shown) if len(jobs) > shown else ""
+    return head + "\n".join(lines) + more
+
+
+def _admin_queue_line(job: JobRecord) -> str:
+    where = f"#{job.position}" if job.position else f"{job.progress}%"
+    return f"`{job.id}` {job.status.value} {where} <@{job.user_id}> {job.kind.value}: {job.spec.prompt[:60]}"
+
+
+def admin_cancelled(job_id: str, outcome: CancelOutcome) -> str:
+    return f"✅ Job `{job_id}` {CANCELLED[outcome]}"
+
+
+def admin_paused() -> str:
+    return "⏸️ The queue is paused: no new jobs are accepted or started until /admin resume."
+
+
+def admin_resumed() -> str:
+    return "▶️ The queue is running again."

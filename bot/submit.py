@@ -72,7 +72,7 @@ async def _submit(bot: ImagineBot, interaction: discord.Interaction, make_jobs: 
             # Until its progress message is known, delivery leaves a job alone (marked in the same step
             # as the enqueue returns, so a fast worker cannot finish it unnoticed).
             bot.announcing.update(job.id for job in jobs)
-            return _Queued(jobs, [await bot.queue.position(job.id) for job in jobs])
+            return _Queued(jobs, [await bot.queue.reads.position(job.id) for job in jobs])
 
     task = asyncio.ensure_future(enqueue())
     deferred = False
@@ -81,8 +81,11 @@ async def _submit(bot: ImagineBot, interaction: discord.Interaction, make_jobs: 
         _observe_ack(interaction)
     try:
         queued = await task
-    except (PromptError, QueueRefusal) as err:
+    except PromptError as err:
         await reply_ephemeral(interaction, messages.refused(str(err)))
+        return []
+    except QueueRefusal as err:
+        await reply_ephemeral(interaction, messages.refused(messages.refusal(err)))
         return []
     except Refusal as refusal:
         await reply_ephemeral(interaction, str(refusal))
@@ -139,6 +142,6 @@ async def _announce(
             log.warning("job %s: could not post its progress message (%s)", job.id, exc)
             continue
         async with bot.db_gate:
-            await bot.queue.set_progress_message(job.id, message_id)
+            await bot.queue.outbox.set_progress_message(job.id, message_id)
         log.info("job %s (%s) queued for user %s at position %s", job.id, job.kind.value, job.user_id,
                  position)

@@ -1,4 +1,5 @@
-"""Admission: turning enqueue requests into jobs, exactly within every limit, with group commit.
+"""Admission: turning enqueue requests into jobs, exactly within every limit, with group commit; and the
+users' /settings, which decide what their prompts mean.
 
 Concurrent `enqueue` calls in one process are gathered and admitted together in one write transaction
 (group commit): a burst of /imagine commands costs one transaction, not one each. Inside it, each request
@@ -15,42 +16,119 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
-from datetime import datetime
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.core import Clock, day_start, next_reset
+from db.database import Database, next_reset
 from db.errors import Banned, QueueFull, QueuePaused, QueueRefusal, QuotaExceeded, SourceImageMissing
-from db.models import Job, JobImage, QueueState, User, UTCDateTime
-from db.quota import QuotaOps, Usage, UserRow
-from imaginebot.core.config import Settings
-from imaginebot.core.domain import JobStatus
+from db.models import JOB_ID_LENGTH, Job, JobImage, User
+from db.quota import Quotas, Usage, UserRow
+from db.records import DeliveryTarget, JobRecord
+from imaginebot.core.domain import (
+    SEED_MAX,
+    UPSCALE_STRENGTH,
+    VARIATION_STRENGTHS,
+    GenRequest,
+    ImageRef,
+    JobKind,
+    JobSpec,
+    JobStatus,
+    UserDefaults,
+    VariationStrength,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_GROUP = 256  # requests admitted in one transaction at most
+_SOURCE_KINDS = (JobKind.UPSCALE, JobKind.VARIATION)
+
+
+def new_job_id() -> str:
+    """12 URL-safe characters (72 random bits): short enough for button custom ids and file names."""
+    return secrets.token_urlsafe(JOB_ID_LENGTH * 3 // 4)
+
+
+def default_strength(kind: JobKind) -> float | None:
+    if kind is JobKind.UPSCALE:
+        return UPSCALE_STRENGTH
+    if kind is JobKind.VARIATION:
+        return VARIATION_STRENGTHS[VariationStrength.STRONG]
+    return None
 
 
 @dataclass
 class Request:
     user_id: int
     rows: list[dict[str, Any]]
-    parent: tuple[str, int] | None
+    parent: ImageRef | None
     now: datetime
     future: asyncio.Future[list[dict[str, Any]]] = field(repr=False)
 
 
-class AdmissionOps(QuotaOps):
-    def __init__(self, engine: AsyncEngine, settings: Settings, *, clock: Clock | None = None) -> None:
-        super().__init__(engine, settings, clock=clock)
+class Admission:
+    def __init__(self, database: Database, quotas: Quotas) -> None:
+        self._db = database
+        self._quotas = quotas
         self._pending: list[Request] = []
         self._admitter: asyncio.Task[None] | None = None
 
+    async def enqueue(
+        self,
+        user_id: int,
+        specs: Sequence[JobSpec],
+        *,
+        kind: JobKind = JobKind.IMAGINE,
+        model: str,
+        parent: ImageRef | None = None,
+        strength: float | None = None,
+        delivery: DeliveryTarget | None = None,
+    ) -> list[JobRecord]:
+        """Admit all of `specs` as jobs for `user_id`, or none of them.
+
+        In one write transaction (the user's row locked on PostgreSQL, BEGIN IMMEDIATE on SQLite; shared
+        with concurrent enqueues of this process, see above): refuses with Banned, QueuePaused,
+        QuotaExceeded (`daily_jobs` per UTC day, or the user's override; every spec is one job) or
+        QueueFull (`max_queued` waiting jobs); otherwise inserts one job per spec, charged, with a random
+        seed where the spec has none. `parent` is the source image of upscale and variation jobs
+        (SourceImageMissing when that image does not exist).
+        """
+        if not specs:
+            raise ValueError("enqueue needs at least one JobSpec")
+        if (kind in _SOURCE_KINDS) != (parent is not None):
+            raise ValueError(
+                f"{kind.value} jobs {'need' if kind in _SOURCE_KINDS else 'take no'} parent image"
+            )
+        if strength is None:
+            strength = default_strength(kind)
+        now = self._db.now()
+        # Consecutive microseconds keep a request's jobs (repeats, permutations) in order in the queue.
+        rows = [
+            _job_row(user_id, spec, kind, model, parent, strength, delivery, now + timedelta(microseconds=k))
+            for k, spec in enumerate(specs)
+        ]
+        rows = await self._admit(rows, user_id, parent, now)
+        return [JobRecord.from_row(r) for r in rows]
+
+    async def get_settings(self, user_id: int) -> UserDefaults:
+        async with self._db.read() as conn:
+            data = (await conn.execute(select(User.settings).where(User.id == user_id))).scalar_one_or_none()
+        return UserDefaults.from_json(data)
+
+    async def set_settings(self, user_id: int, defaults: UserDefaults) -> None:
+        async with self._db.write() as conn:
+            await self._quotas.lock_user(conn, user_id, self._db.now())
+            await conn.execute(update(User).where(User.id == user_id).values(settings=defaults.to_json()))
+
+    # -- group commit --------------------------------------------------------------------------------
+
     async def _admit(
-        self, request_rows: list[dict[str, Any]], user_id: int, parent: tuple[str, int] | None, now: datetime
+        self, request_rows: list[dict[str, Any]], user_id: int, parent: ImageRef | None, now: datetime
     ) -> list[dict[str, Any]]:
         """Hand the request to the admitter task and wait for its decision (the rows, or a QueueRefusal).
 
@@ -84,20 +162,20 @@ class AdmissionOps(QuotaOps):
                 else:
                     r.future.set_result(outcome)
             if any(not isinstance(o, QueueRefusal) for o in outcomes):
-                self.wake_local()
+                self._db.wake_local()
 
     async def _admit_group(self, group: list[Request]) -> list[list[dict[str, Any]] | QueueRefusal]:
         now = max(r.now for r in group)
         outcomes: list[list[dict[str, Any]] | QueueRefusal] = []
-        async with self.write() as conn:
-            users = await self._lock_users(conn, sorted({r.user_id for r in group}), now)
-            usage, paused = await self._usage_many(conn, users, now)
+        async with self._db.write() as conn:
+            users = await self._quotas.lock_users(conn, sorted({r.user_id for r in group}), now)
+            usage, paused = await self._quotas.usage_many(conn, users, now)
             admitted: list[dict[str, Any]] = []
             for r in group:
                 try:
                     self._decide(users[r.user_id], usage[r.user_id], paused, len(r.rows), r.now)
                     if r.parent is not None:
-                        await self._check_source(conn, r.parent)
+                        await _check_source(conn, r.parent)
                 except QueueRefusal as refusal:
                     outcomes.append(refusal)
                     continue
@@ -108,8 +186,8 @@ class AdmissionOps(QuotaOps):
                 admitted += r.rows
                 outcomes.append(r.rows)
             if admitted:
-                await conn.execute(self.insert(Job), admitted)
-                await self.notify(conn)
+                await conn.execute(self._db.insert(Job), admitted)
+                await self._db.notify(conn)
         return outcomes
 
     def _decide(self, user: UserRow, usage: Usage, paused: bool, n: int, now: datetime) -> None:
@@ -117,39 +195,66 @@ class AdmissionOps(QuotaOps):
             raise Banned(user.ban_reason)
         if paused:
             raise QueuePaused()
-        limit = self.limit_for(user)
+        limit = self._quotas.limit_for(user)
         if usage.used_today + n > limit:
             raise QuotaExceeded(usage.used_today, limit, n, next_reset(now))
-        if usage.queued + n > self.settings.quota.max_queued:
-            raise QueueFull(usage.queued, self.settings.quota.max_queued, n)
+        max_queued = self._db.policy.max_queued
+        if usage.queued + n > max_queued:
+            raise QueueFull(usage.queued, max_queued, n)
 
-    async def _check_source(self, conn: AsyncConnection, parent: tuple[str, int]) -> None:
-        stmt = select(JobImage.job_id).where(JobImage.job_id == parent[0], JobImage.index == parent[1])
-        if (await conn.execute(stmt)).first() is None:
-            raise SourceImageMissing(*parent)
 
-    async def _usage_many(
-        self, conn: AsyncConnection, users: dict[int, UserRow], now: datetime
-    ) -> tuple[dict[int, Usage], bool]:
-        """Today's charged jobs, queued and running jobs of each user, and the paused flag, in one query."""
-        day = literal(day_start(now), UTCDateTime())
-        since = case(
-            (and_(User.quota_reset_at.is_not(None), User.quota_reset_at > day), User.quota_reset_at),
-            else_=day,
-        )
+async def _check_source(conn: AsyncConnection, parent: ImageRef) -> None:
+    stmt = select(JobImage.job_id).where(JobImage.job_id == parent.job_id, JobImage.index == parent.index)
+    if (await conn.execute(stmt)).first() is None:
+        raise SourceImageMissing(parent.job_id, parent.index)
 
-        def count(*where: Any) -> Any:
-            return (
-                select(func.count()).select_from(Job).where(Job.user_id == User.id, *where).scalar_subquery()
-            )
 
-        stmt = select(
-            User.id,
-            count(Job.charged.is_(True), Job.created_at >= since).label("used"),
-            count(Job.status == JobStatus.QUEUED).label("queued"),
-            count(Job.status == JobStatus.RUNNING).label("running"),
-            select(QueueState.paused).where(QueueState.id == 1).scalar_subquery().label("paused"),
-        ).where(User.id.in_(list(users)))
-        rows = (await conn.execute(stmt)).all()
-        paused = bool(rows[0].paused) if rows else False
-        return {r.id: Usage(int(r.used), int(r.queued), int(r.running), paused) for r in rows}, paused
+def _job_row(
+    user_id: int,
+    spec: JobSpec,
+    kind: JobKind,
+    model: str,
+    parent: ImageRef | None,
+    strength: float | None,
+    delivery: DeliveryTarget | None,
+    now: datetime,
+) -> dict[str, object]:
+    seed = secrets.randbelow(SEED_MAX + 1) if spec.seed is None else spec.seed
+    if not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"seed must be between 0 and {SEED_MAX}, not {seed}")
+    spec = replace(spec, seed=seed)
+    job_id = new_job_id()
+    key = GenRequest(job_id, kind, spec, seed, None, strength).batch_key()
+    d = delivery
+    return {
+        "id": job_id,
+        "user_id": user_id,
+        "kind": kind,
+        "status": JobStatus.QUEUED,
+        "model": model,
+        "spec": spec.to_json(),
+        "seed": seed,
+        "batch_key": key.as_json(),
+        "image_count": kind.image_count,
+        "parent_job_id": parent.job_id if parent else None,
+        "parent_index": parent.index if parent else None,
+        "strength": strength,
+        "attempts": 0,
+        "progress": 0,
+        "failure": None,
+        "error": None,
+        "charged": True,
+        "created_at": now,
+        "started_at": None,
+        "finished_at": None,
+        "guild_id": d.guild_id if d else None,
+        "channel_id": d.channel_id if d else None,
+        "interaction_id": d.interaction_id if d else None,
+        "interaction_token": d.interaction_token if d else None,
+        "token_expires_at": d.token_expires_at if d else None,
+        "application_id": d.application_id if d else None,
+        "progress_message_id": None,
+        "result_message_id": None,
+        "delivered_at": None,
+        "delivery_attempts": 0,
+    }

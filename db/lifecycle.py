@@ -1,4 +1,5 @@
-"""A job's life after enqueue: claim, heartbeat, progress, completion, failure, cancellation, lease expiry.
+"""A job's life on a worker: claim, heartbeat, progress, completion, failure, release, lease expiry.
+(Cancelling is not the worker's to do: see db/admin.py; the worker notices it as a lost lease.)
 
 Every transition is a compare-and-set: `UPDATE jobs … WHERE id = :id AND status = :expected` (and, for a
 worker, `AND lease_owner = :me`), so a stale worker — one whose lease expired and whose job was handed to
@@ -21,52 +22,56 @@ from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.claim import claim_statement
-from db.errors import JobNotFound
-from db.models import AdminAudit, Job, JobImage, JobPreview, User
-from db.quota import QuotaOps
-from db.records import CancelOutcome, ClaimedJob, ProgressUpdate, RequeueReport
-from imaginebot.core.domain import GenResult, JobKind, JobSpec, JobStatus
+from db.database import RELEASED, Database
+from db.models import Job, JobImage, JobPreview, User
+from db.records import ClaimedJob, ProgressUpdate, RequeueReport
+from db.wake import Wakeup
+from imaginebot.core.domain import Failure, GenResult, JobKind, JobSpec, JobStatus
 
 log = logging.getLogger(__name__)
-
-REFUNDED = " Your quota for it was refunded."
 
 
 def _held(job_ids: Iterable[str], worker_id: str) -> ColumnElement[bool]:
     return and_(Job.id.in_(list(job_ids)), Job.status == JobStatus.RUNNING, Job.lease_owner == worker_id)
 
 
-_RELEASED = {"lease_owner": None, "lease_expires_at": None}
+class Lifecycle:
+    """The worker's role: claim jobs, hold their leases, report progress, and finish or hand them back."""
 
+    def __init__(self, database: Database) -> None:
+        self._db = database
 
-class LifecycleOps(QuotaOps):
+    def wakeup(self) -> Wakeup:
+        """`async with lifecycle.wakeup() as wake: await wake.wait(timeout)` — see db/wake.py."""
+        return Wakeup(self._db)
+
     async def claim(self, worker_id: str, *, model: str, max_images: int) -> list[ClaimedJob]:
         """Lease a fair batch of compatible queued jobs of `model` to `worker_id` (see db/claim.py).
 
         Returns [] when nothing is claimable (empty or paused queue, everyone at `quota.max_running`).
         Each claim counts one attempt. Parent images (upscale/variation) are loaded in the same transaction.
         """
-        now = self.now()
+        now = self._db.now()
         params: dict[str, object] = {
             "worker": worker_id,
             "model": model,
             "max_images": max(1, max_images),
             "now": now,
-            "expires": now + self.lease,
-            "max_running": self.settings.quota.max_running,
+            "expires": now + self._db.lease,
+            "max_running": self._db.policy.max_running,
         }
         params["scan"] = max(1, max_images) + 32
-        async with self.write() as conn:
-            if self.dialect == "postgresql":
+        async with self._db.write() as conn:
+            if self._db.dialect == "postgresql":
                 # Plan the claim for the queue as it is now. A prepared statement's cached generic plan
                 # is made once per connection, with the sizes of that moment: made while the queue was
                 # nearly empty, it scans every queued job once per candidate (nested loops), and a
                 # backlog of thousands then costs ~100 ms a claim instead of a few.
                 await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
-            rows = (await conn.execute(claim_statement(self.dialect), params)).mappings().all()
+            rows = (await conn.execute(claim_statement(self._db.dialect), params)).mappings().all()
             if not rows:
                 return []
-            if self.dialect != "postgresql":  # PostgreSQL does it in the claim statement
+            if self._db.dialect != "postgresql":  # PostgreSQL does it in the claim statement
                 await self._mark_served(conn, sorted({r["user_id"] for r in rows}), now)
             sources = await self._sources(conn, [(r["parent_job_id"], r["parent_index"]) for r in rows])
         jobs = [
@@ -108,15 +113,17 @@ class LifecycleOps(QuotaOps):
         """Renew the leases; return the ids this worker still holds (a missing id was cancelled or lost)."""
         if not job_ids:
             return set()
-        async with self.write() as conn:
+        async with self._db.write() as conn:
             stmt = (
-                update(Job).where(_held(job_ids, worker_id)).values(lease_expires_at=self.now() + self.lease)
+                update(Job)
+                .where(_held(job_ids, worker_id))
+                .values(lease_expires_at=self._db.now() + self._db.lease)
             )
             return set((await conn.execute(stmt.returning(Job.id))).scalars())
 
     async def held(self, worker_id: str, job_ids: Sequence[str]) -> set[str]:
         """Which of these jobs are still running under this worker's lease (a read; renews nothing)."""
-        async with self.read() as conn:
+        async with self._db.read() as conn:
             return set((await conn.execute(select(Job.id).where(_held(job_ids, worker_id)))).scalars())
 
     async def set_progress(
@@ -128,8 +135,8 @@ class LifecycleOps(QuotaOps):
         """Store progress (and the latest preview) of jobs this worker holds; returns those still held."""
         if not updates:
             return set()
-        now = self.now()
-        async with self.write() as conn:
+        now = self._db.now()
+        async with self._db.write() as conn:
             held = set(
                 (
                     await conn.execute(select(Job.id).where(_held([u.job_id for u in updates], worker_id)))
@@ -147,7 +154,7 @@ class LifecycleOps(QuotaOps):
                 if u.preview_jpeg
             ]
             if previews:
-                ins = self.insert(JobPreview)
+                ins = self._db.insert(JobPreview)
                 await conn.execute(
                     ins.on_conflict_do_update(  # type: ignore[attr-defined]
                         index_elements=["job_id"],
@@ -169,12 +176,19 @@ class LifecycleOps(QuotaOps):
         """
         if not results:
             return set()
-        now = self.now()
-        async with self.write() as conn:
+        now = self._db.now()
+        async with self._db.write() as conn:
             stmt = (
                 update(Job)
                 .where(_held([r.job_id for r in results], worker_id))
-                .values(status=JobStatus.SUCCEEDED, progress=100, finished_at=now, error=None, **_RELEASED)
+                .values(
+                    status=JobStatus.SUCCEEDED,
+                    progress=100,
+                    finished_at=now,
+                    failure=None,
+                    error=None,
+                    **RELEASED,
+                )
                 .returning(Job.id)
             )
             won = set((await conn.execute(stmt)).scalars())
@@ -195,30 +209,34 @@ class LifecycleOps(QuotaOps):
                 # Only the transaction that wins the job's CAS above stores its images, and a job wins
                 # it once, so there is nothing to conflict with (and a plain INSERT goes out as one
                 # multi-row statement on PostgreSQL, where ON CONFLICT would make it one per image).
-                await conn.execute(self.insert(JobImage), images)
+                await conn.execute(self._db.insert(JobImage), images)
             if won:
                 await conn.execute(delete(JobPreview).where(JobPreview.job_id.in_(won)))
         return won
 
-    async def fail(self, job_id: str, worker_id: str, error: str, *, retry: bool) -> JobStatus | None:
-        """A system failure of a running job. `error` is a sentence for the user.
+    async def fail(
+        self, job_id: str, worker_id: str, failure: Failure, *, retry: bool, detail: str = ""
+    ) -> JobStatus | None:
+        """A system failure of a running job: `failure` says what kind, `detail` (stored in `jobs.error`,
+        NULL when empty) what the engine said; the faces word both for their readers.
 
-        retry=True (an unexpected error): back to `queued` while attempts < queue.max_attempts, otherwise
+        retry=True (an unexpected error): back to `queued` while attempts < max_attempts, otherwise
         failed and refunded. retry=False (a deterministic failure, e.g. the engine's GenerationError): failed
         and refunded at once. Returns the new status, or None if this worker no longer held the job.
         """
-        now = self.now()
-        async with self.write() as conn:
+        now = self._db.now()
+        error = detail or None
+        async with self._db.write() as conn:
             if retry:
                 stmt = (
                     update(Job)
-                    .where(_held([job_id], worker_id), Job.attempts < self.settings.queue.max_attempts)
-                    .values(status=JobStatus.QUEUED, progress=0, error=error, **_RELEASED)
+                    .where(_held([job_id], worker_id), Job.attempts < self._db.policy.max_attempts)
+                    .values(status=JobStatus.QUEUED, progress=0, failure=failure, error=error, **RELEASED)
                     .returning(Job.id)
                 )
                 if (await conn.execute(stmt)).first() is not None:
-                    await self.notify(conn)
-                    self.wake_local()
+                    await self._db.notify(conn)
+                    self._db.wake_local()
                     return JobStatus.QUEUED
             stmt = (
                 update(Job)
@@ -227,8 +245,9 @@ class LifecycleOps(QuotaOps):
                     status=JobStatus.FAILED,
                     charged=False,
                     finished_at=now,
-                    error=error + REFUNDED,
-                    **_RELEASED,
+                    failure=failure,
+                    error=error,
+                    **RELEASED,
                 )
                 .returning(Job.id)
             )
@@ -241,7 +260,7 @@ class LifecycleOps(QuotaOps):
         """Give running jobs back to the queue without counting the attempt (a worker shutting down)."""
         if not job_ids:
             return []
-        async with self.write() as conn:
+        async with self._db.write() as conn:
             stmt = (
                 update(Job)
                 .where(_held(job_ids, worker_id))
@@ -250,36 +269,37 @@ class LifecycleOps(QuotaOps):
                     attempts=Job.attempts - 1,
                     progress=0,
                     started_at=None,
-                    **_RELEASED,
+                    **RELEASED,
                 )
                 .returning(Job.id)
             )
             released = list((await conn.execute(stmt)).scalars())
             if released:
-                await self.notify(conn)
-        self.wake_local()
+                await self._db.notify(conn)
+        self._db.wake_local()
         return released
 
     async def requeue_expired(self) -> RequeueReport:
         """Expired leases go back to `queued`, or to `failed` + refunded after queue.max_attempts claims."""
-        now = self.now()
+        now = self._db.now()
         expired = and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now)
-        async with self.read() as conn:
+        async with self._db.read() as conn:
             if not (await conn.execute(select(func.count()).select_from(Job).where(expired))).scalar_one():
                 return RequeueReport([], [])
-        max_attempts = self.settings.queue.max_attempts
-        error = (
-            f"The worker generating this job stopped responding, {max_attempts} times; "
-            "the job was given up." + REFUNDED
-        )
-        async with self.write() as conn:
+        max_attempts = self._db.policy.max_attempts
+        async with self._db.write() as conn:
             failed = list(
                 (
                     await conn.execute(
                         update(Job)
                         .where(expired, Job.attempts >= max_attempts)
                         .values(
-                            status=JobStatus.FAILED, charged=False, finished_at=now, error=error, **_RELEASED
+                            status=JobStatus.FAILED,
+                            charged=False,
+                            finished_at=now,
+                            failure=Failure.WORKER_LOST,
+                            error=str(max_attempts),  # the detail: how many times it was claimed and lost
+                            **RELEASED,
                         )
                         .returning(Job.id)
                     )
@@ -290,7 +310,7 @@ class LifecycleOps(QuotaOps):
                     await conn.execute(
                         update(Job)
                         .where(expired)
-                        .values(status=JobStatus.QUEUED, progress=0, **_RELEASED)
+                        .values(status=JobStatus.QUEUED, progress=0, **RELEASED)
                         .returning(Job.id)
                     )
                 ).scalars()
@@ -298,46 +318,11 @@ class LifecycleOps(QuotaOps):
             if failed:
                 await conn.execute(delete(JobPreview).where(JobPreview.job_id.in_(failed)))
             if requeued:
-                await self.notify(conn)
+                await self._db.notify(conn)
         if requeued:
-            self.wake_local()
+            self._db.wake_local()
         for job_id in requeued:
             log.warning("job %s: lease expired; queued again", job_id)
         for job_id in failed:
             log.warning("job %s: lease expired after %d attempts; failed and refunded", job_id, max_attempts)
         return RequeueReport(requeued, failed)
-
-    async def cancel(
-        self, job_id: str, *, actor: str | None = None, user_id: int | None = None
-    ) -> CancelOutcome:
-        """Cancel a job. Queued: cancelled and refunded. Running: cancelled (its worker notices within about a
-        second, stops and drops the results); a job that started is not refunded. `user_id` restricts the
-        cancel to that user's own job; `actor` (an admin) is written to the audit log."""
-        now = self.now()
-        mine = Job.id == job_id if user_id is None else and_(Job.id == job_id, Job.user_id == user_id)
-        async with self.write() as conn:
-            if (await conn.execute(select(Job.status).where(mine))).first() is None:
-                raise JobNotFound(job_id)
-            ended = {"status": JobStatus.CANCELLED, "finished_at": now, **_RELEASED}
-            outcome = CancelOutcome.ALREADY_FINISHED
-            stmt = update(Job).where(mine, Job.status == JobStatus.QUEUED).values(charged=False, **ended)
-            if (await conn.execute(stmt.returning(Job.id))).first() is not None:
-                outcome = CancelOutcome.REFUNDED
-            else:
-                stmt = update(Job).where(mine, Job.status == JobStatus.RUNNING).values(**ended)
-                if (await conn.execute(stmt.returning(Job.id))).first() is not None:
-                    outcome = CancelOutcome.STOPPING
-            if outcome is not CancelOutcome.ALREADY_FINISHED:
-                await conn.execute(delete(JobPreview).where(JobPreview.job_id == job_id))
-            if actor is not None:
-                await conn.execute(
-                    self.insert(AdminAudit).values(
-                        at=now, actor=actor, action="cancel", target=job_id, reason=outcome.value
-                    )
-                )
-        return outcome
-
-    async def is_cancelled(self, job_id: str) -> bool:
-        async with self.read() as conn:
-            status = (await conn.execute(select(Job.status).where(Job.id == job_id))).scalar_one_or_none()
-        return status is JobStatus.CANCELLED

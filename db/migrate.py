@@ -1,4 +1,5 @@
-"""Migrations, run programmatically on the configured database (`imaginebot db upgrade|current|downgrade`).
+"""Migrations, run programmatically on the configured database (`imaginebot db upgrade|current|downgrade`),
+and the schema check `run` and `worker` do before they start (`check_schema`).
 
 The Alembic environment lives in `db/migrations` (shipped as package data), so this works from any
 working directory and on an installed package.
@@ -16,9 +17,9 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from db.session import create_engine, current_revisions, ping, writer
+from db.session import SchemaOutdated, create_engine, ping, writer
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK_KEY = 0x1A9B07  # any constant; names imaginebot's migration lock among advisory locks
@@ -39,6 +40,46 @@ def script_directory() -> ScriptDirectory:
 
 def script_heads() -> set[str]:
     return set(script_directory().get_heads())
+
+
+def _all_revisions() -> list[str]:
+    return [rev.revision for rev in script_directory().walk_revisions()]
+
+
+async def current_revisions(conn: AsyncConnection) -> set[str]:
+    from alembic.runtime.migration import MigrationContext
+
+    def read(sync_conn: Connection) -> set[str]:
+        return set(MigrationContext.configure(sync_conn).get_current_heads())
+
+    return await conn.run_sync(read)
+
+
+async def check_schema(engine: AsyncEngine) -> None:
+    """Raise SchemaOutdated unless the database is at this code's migration head.
+
+    Raises DatabaseUnavailable (one line) when the database cannot be reached at all.
+    """
+    await ping(engine)
+    async with engine.connect() as conn:
+        current = await current_revisions(conn)
+    heads = script_heads()
+    if current == heads:
+        return
+    unknown = current - set(_all_revisions())
+    if unknown:
+        raise SchemaOutdated(
+            f"the database schema ({', '.join(sorted(unknown))}) is newer than this imaginebot: "
+            "upgrade imaginebot, or run `imaginebot db downgrade` with the newer version"
+        )
+    raise SchemaOutdated()
+
+
+async def upgrade_schema(engine: AsyncEngine, revision: str = "head") -> None:
+    """Migrate the database behind `engine` (for the embedded SQLite default, which needs no separate
+    `imaginebot db upgrade` step). Raises DatabaseUnavailable when it cannot be reached."""
+    await ping(engine)
+    await upgrade_engine(engine, revision)
 
 
 # Alembic keeps its migration context in module globals, so two migrations interleaved on one event loop

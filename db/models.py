@@ -32,7 +32,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from imaginebot.core.domain import JobKind, JobStatus
+from imaginebot.core.domain import Failure, JobKind, JobStatus
 
 JOB_ID_LENGTH = 12
 
@@ -69,6 +69,15 @@ def _enum(cls: type[JobKind] | type[JobStatus], name: str) -> Enum:
     )
 
 
+# Why a job ended without images: VARCHAR(32) without a CHECK, so a new reason needs no migration.
+_FAILURE = Enum(
+    Failure,
+    name="job_failure",
+    native_enum=False,
+    create_constraint=False,
+    length=32,
+    values_callable=lambda e: [m.value for m in e],
+)
 _UNDELIVERED = text("delivered_at IS NULL AND channel_id IS NOT NULL")
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -119,7 +128,10 @@ class Job(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None]
     progress: Mapped[int] = mapped_column(Integer, default=0)
-    error: Mapped[str | None] = mapped_column(Text)  # user-facing text
+    failure: Mapped[Failure | None] = mapped_column(_FAILURE)  # NULL: succeeded, or a row from before 0002
+    # With `failure`: its detail (the engine's message; for worker_lost the claims made), or NULL.
+    # Without (rows from before revision 0002): a sentence for the user.
+    error: Mapped[str | None] = mapped_column(Text)
     charged: Mapped[bool] = mapped_column(Boolean, default=True)  # counts against the quota; refund = false
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]

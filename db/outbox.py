@@ -9,41 +9,46 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
+from db.database import Database
 from db.models import Job
-from db.reads import ReadOps
 from db.records import JobRecord
 from imaginebot.core.domain import JobStatus
 
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
-class OutboxOps(ReadOps):
+class Outbox:
+    """The delivery loop's role: find what to post or edit on Discord, and record what was posted."""
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
     async def undelivered(self, limit: int = 50) -> list[JobRecord]:
         """Finished jobs with a delivery target that have not been delivered, oldest finish first."""
         cond = Job.status.in_(FINISHED) & Job.delivered_at.is_(None) & Job.channel_id.is_not(None)
-        async with self.read() as conn:
-            rows = await self._job_rows(conn, cond, order=[Job.finished_at, Job.id], limit=limit)
+        async with self._db.read() as conn:
+            rows = await self._db.job_rows(conn, cond, order=[Job.finished_at, Job.id], limit=limit)
         return [JobRecord.from_row(r) for r in rows]
 
     async def running_with_delivery(self) -> list[JobRecord]:
         """Running jobs with a delivery target (for progress edits), oldest start first."""
         cond = (Job.status == JobStatus.RUNNING) & Job.channel_id.is_not(None)
-        async with self.read() as conn:
-            rows = await self._job_rows(conn, cond, order=[Job.started_at, Job.id])
+        async with self._db.read() as conn:
+            rows = await self._db.job_rows(conn, cond, order=[Job.started_at, Job.id])
         return [JobRecord.from_row(r) for r in rows]
 
     async def set_progress_message(self, job_id: str, message_id: int) -> None:
-        async with self.write() as conn:
+        async with self._db.write() as conn:
             await conn.execute(update(Job).where(Job.id == job_id).values(progress_message_id=message_id))
 
     async def mark_delivered(self, job_id: str, result_message_id: int | None) -> bool:
         """Record the delivery; True for exactly one caller per job (CAS on `delivered_at IS NULL`)."""
-        async with self.write() as conn:
+        async with self._db.write() as conn:
             stmt = (
                 update(Job)
                 .where(Job.id == job_id, Job.delivered_at.is_(None))
                 .values(
-                    delivered_at=self.now(),
+                    delivered_at=self._db.now(),
                     result_message_id=result_message_id,
                     delivery_attempts=Job.delivery_attempts + 1,
                 )
@@ -53,7 +58,7 @@ class OutboxOps(ReadOps):
 
     async def delivery_failed(self, job_id: str) -> int:
         """Count a failed delivery attempt; returns the attempts so far."""
-        async with self.write() as conn:
+        async with self._db.write() as conn:
             stmt = (
                 update(Job)
                 .where(Job.id == job_id)

@@ -1,23 +1,25 @@
-"""Daily quotas, per-user limits and /settings.
+"""Daily quotas and per-user limits: the counting that admission, admin and reads all need.
 
 Usage is counted, not stored: a user's usage today is the number of their jobs created since the later of
 00:00 UTC and their last `quota reset` that are still `charged`. A refund is `charged = false`, so it is
 an idempotent single-row update and can never be applied twice.
+
+`Quotas` is a component the roles hold, not a role: every method runs inside the caller's transaction.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, func, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, and_, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.core import QueueCore, day_start, next_reset
-from db.errors import UserNotFound
-from db.models import Job, QueueState, User
+from db.database import Database, day_start, next_reset
+from db.models import Job, QueueState, User, UTCDateTime
 from db.records import QuotaInfo
-from imaginebot.core.domain import JobStatus, UserDefaults
+from imaginebot.core.domain import JobStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +39,16 @@ class Usage:
     paused: bool
 
 
-class QuotaOps(QueueCore):
+class Quotas:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
     def limit_for(self, user: UserRow | None) -> int:
         if user is not None and user.daily_limit is not None:
             return user.daily_limit
-        return self.settings.quota.daily_jobs
+        return self._db.policy.daily_jobs
 
-    async def _lock_users(
+    async def lock_users(
         self, conn: AsyncConnection, user_ids: list[int], now: datetime
     ) -> dict[int, UserRow]:
         """Create missing user rows and lock them (in the given order) until the transaction ends.
@@ -57,7 +62,7 @@ class QuotaOps(QueueCore):
         # order is not asked for (sort_by_parameter_order would make SQLAlchemy send one INSERT per
         # user, there being no sentinel column for an upsert); the rows are matched by id.
         stmt = (
-            self.insert(User)
+            self._db.insert(User)
             .on_conflict_do_update(  # type: ignore[attr-defined]
                 index_elements=[User.id], set_={"banned": User.__table__.c.banned}
             )
@@ -75,10 +80,10 @@ class QuotaOps(QueueCore):
             r.id: UserRow(r.id, bool(r.banned), r.ban_reason, r.daily_limit, r.quota_reset_at) for r in rows
         }
 
-    async def _lock_user(self, conn: AsyncConnection, user_id: int, now: datetime) -> UserRow:
-        return (await self._lock_users(conn, [user_id], now))[user_id]
+    async def lock_user(self, conn: AsyncConnection, user_id: int, now: datetime) -> UserRow:
+        return (await self.lock_users(conn, [user_id], now))[user_id]
 
-    async def _user(self, conn: AsyncConnection, user_id: int) -> UserRow | None:
+    async def user(self, conn: AsyncConnection, user_id: int) -> UserRow | None:
         row = (
             await conn.execute(
                 select(User.id, User.banned, User.ban_reason, User.daily_limit, User.quota_reset_at).where(
@@ -112,8 +117,35 @@ class QuotaOps(QueueCore):
         row = (await conn.execute(stmt)).one()
         return Usage(int(row.used), int(row.queued), int(row.running), bool(row.paused))
 
-    async def _quota_info(self, conn: AsyncConnection, user_id: int, user: UserRow | None) -> QuotaInfo:
-        now = self.now()
+    async def usage_many(
+        self, conn: AsyncConnection, users: dict[int, UserRow], now: datetime
+    ) -> tuple[dict[int, Usage], bool]:
+        """Today's charged jobs, queued and running jobs of each user, and the paused flag, in one query."""
+        day = literal(day_start(now), UTCDateTime())
+        since = case(
+            (and_(User.quota_reset_at.is_not(None), User.quota_reset_at > day), User.quota_reset_at),
+            else_=day,
+        )
+
+        def count(*where: Any) -> Any:
+            return (
+                select(func.count()).select_from(Job).where(Job.user_id == User.id, *where).scalar_subquery()
+            )
+
+        stmt = select(
+            User.id,
+            count(Job.charged.is_(True), Job.created_at >= since).label("used"),
+            count(Job.status == JobStatus.QUEUED).label("queued"),
+            count(Job.status == JobStatus.RUNNING).label("running"),
+            select(QueueState.paused).where(QueueState.id == 1).scalar_subquery().label("paused"),
+        ).where(User.id.in_(list(users)))
+        rows = (await conn.execute(stmt)).all()
+        paused = bool(rows[0].paused) if rows else False
+        return {r.id: Usage(int(r.used), int(r.queued), int(r.running), paused) for r in rows}, paused
+
+    async def info(self, conn: AsyncConnection, user_id: int, user: UserRow | None) -> QuotaInfo:
+        """The user's quota today as /info and `admin quota show` report it."""
+        now = self._db.now()
         usage = await self._usage(conn, user_id, self._since(user, now))
         limit = self.limit_for(user)
         return QuotaInfo(
@@ -128,30 +160,3 @@ class QuotaOps(QueueCore):
             ban_reason=user.ban_reason if user else None,
             limit_overridden=bool(user and user.daily_limit is not None),
         )
-
-    async def quota_info(self, user_id: int) -> QuotaInfo:
-        """The user's quota today (for /info); a user who never used the bot gets the defaults."""
-        async with self.read() as conn:
-            return await self._quota_info(conn, user_id, await self._user(conn, user_id))
-
-    async def quota_show(self, user_id: int) -> QuotaInfo:
-        """Like quota_info, but raises UserNotFound for a user the database has never seen."""
-        async with self.read() as conn:
-            user = await self._user(conn, user_id)
-            if user is None:
-                raise UserNotFound(user_id)
-            return await self._quota_info(conn, user_id, user)
-
-    async def user_exists(self, user_id: int) -> bool:
-        async with self.read() as conn:
-            return await self._user(conn, user_id) is not None
-
-    async def get_settings(self, user_id: int) -> UserDefaults:
-        async with self.read() as conn:
-            data = (await conn.execute(select(User.settings).where(User.id == user_id))).scalar_one_or_none()
-        return UserDefaults.from_json(data)
-
-    async def set_settings(self, user_id: int, defaults: UserDefaults) -> None:
-        async with self.write() as conn:
-            await self._lock_user(conn, user_id, self.now())
-            await conn.execute(update(User).where(User.id == user_id).values(settings=defaults.to_json()))

@@ -1,23 +1,29 @@
-"""Read-only views of jobs: one job, a user's jobs, the history, images, previews and queue positions."""
+"""Read-only views: one job, a user's jobs, the history, images, previews, queue positions, quotas, the
+paused flag and statistics. Nothing here writes."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.claim import positions_statement
-from db.core import QueueCore
-from db.errors import JobNotFound
-from db.models import Job, JobImage, JobPreview
+from db.database import Database, day_start
+from db.errors import JobNotFound, UserNotFound
+from db.models import Job, JobImage, JobPreview, QueueState
+from db.quota import Quotas
 from db.records import JobImage as JobImageRecord
-from db.records import JobRecord
+from db.records import JobRecord, QueueStats, QuotaInfo
 from imaginebot.core.domain import JobStatus
 
 
-class ReadOps(QueueCore):
+class Reads:
+    def __init__(self, database: Database, quotas: Quotas) -> None:
+        self._db = database
+        self._quotas = quotas
+
     async def _positions(self, conn: AsyncConnection, job_ids: Iterable[str] | None = None) -> dict[str, int]:
         stmt = positions_statement()
         if job_ids is not None:
@@ -30,20 +36,22 @@ class ReadOps(QueueCore):
             rows = await conn.execute(stmt)
         return {r.id: int(r.position) for r in rows}
 
-    async def _records(self, conn: AsyncConnection, rows: Sequence[object]) -> list[JobRecord]:
-        queued = [r["id"] for r in rows if r["status"] == JobStatus.QUEUED]  # type: ignore[index]
+    async def _records(self, conn: AsyncConnection, rows: Sequence[Any]) -> list[JobRecord]:
+        queued = [r["id"] for r in rows if r["status"] == JobStatus.QUEUED]
         positions = await self._positions(conn, queued) if queued else {}
-        return [JobRecord.from_row(r, positions.get(r["id"])) for r in rows]  # type: ignore[arg-type, index]
+        return [JobRecord.from_row(r, positions.get(r["id"])) for r in rows]
+
+    # -- jobs ----------------------------------------------------------------------------------------
 
     async def position(self, job_id: str) -> int | None:
         """1-based place of a queued job in its model's claim order ("Queued — position N"), else None."""
-        async with self.read() as conn:
+        async with self._db.read() as conn:
             return (await self._positions(conn, [job_id])).get(job_id)
 
     async def get_job(self, job_id: str) -> JobRecord:
         """The job, with its position when queued. Raises JobNotFound."""
-        async with self.read() as conn:
-            rows = await self._job_rows(conn, Job.id == job_id)
+        async with self._db.read() as conn:
+            rows = await self._db.job_rows(conn, Job.id == job_id)
             if not rows:
                 raise JobNotFound(job_id)
             return (await self._records(conn, rows))[0]
@@ -58,8 +66,8 @@ class ReadOps(QueueCore):
         self, user_id: int, statuses: Iterable[JobStatus] = (JobStatus.QUEUED, JobStatus.RUNNING)
     ) -> list[JobRecord]:
         """The user's jobs in these states, oldest first (for /info)."""
-        async with self.read() as conn:
-            rows = await self._job_rows(
+        async with self._db.read() as conn:
+            rows = await self._db.job_rows(
                 conn,
                 (Job.user_id == user_id) & Job.status.in_(list(statuses)),
                 order=[Job.created_at, Job.id],
@@ -75,33 +83,37 @@ class ReadOps(QueueCore):
             cond = cond & (Job.user_id == user)
         if status is not None:
             cond = cond & (Job.status == status)
-        async with self.read() as conn:
-            rows = await self._job_rows(conn, cond, order=[Job.created_at.desc(), Job.id.desc()], limit=limit)
+        async with self._db.read() as conn:
+            rows = await self._db.job_rows(
+                conn, cond, order=[Job.created_at.desc(), Job.id.desc()], limit=limit
+            )
             return await self._records(conn, rows)
 
     async def queue_list(self) -> list[JobRecord]:
         """Running jobs (oldest start first), then queued jobs in claim order (per model)."""
-        async with self.read() as conn:
-            running = await self._job_rows(
+        async with self._db.read() as conn:
+            running = await self._db.job_rows(
                 conn, Job.status == JobStatus.RUNNING, order=[Job.started_at, Job.id]
             )
-            queued = await self._job_rows(conn, Job.status == JobStatus.QUEUED)
+            queued = await self._db.job_rows(conn, Job.status == JobStatus.QUEUED)
             positions = await self._positions(conn)
         records = [JobRecord.from_row(r) for r in running]
         waiting = [JobRecord.from_row(r, positions.get(r["id"])) for r in queued]
         waiting.sort(key=lambda j: (j.position or 0, j.model, j.created_at))
         return records + waiting
 
+    # -- images --------------------------------------------------------------------------------------
+
     async def get_images(self, job_id: str) -> list[JobImageRecord]:
         """A finished job's images in order (index 1…n); [] while it is not finished."""
-        async with self.read() as conn:
+        async with self._db.read() as conn:
             rows = await conn.execute(
                 _image_select().where(JobImage.job_id == job_id).order_by(JobImage.index)
             )
             return [_image_record(r) for r in rows]
 
     async def get_image(self, job_id: str, index: int) -> JobImageRecord | None:
-        async with self.read() as conn:
+        async with self._db.read() as conn:
             r = (
                 await conn.execute(_image_select().where(JobImage.job_id == job_id, JobImage.index == index))
             ).first()
@@ -109,10 +121,51 @@ class ReadOps(QueueCore):
 
     async def get_preview(self, job_id: str) -> bytes | None:
         """The latest progress preview (JPEG) of a running job, if the engine sent one."""
-        async with self.read() as conn:
+        async with self._db.read() as conn:
             return (
                 await conn.execute(select(JobPreview.jpeg).where(JobPreview.job_id == job_id))
             ).scalar_one_or_none()
+
+    # -- users and the queue -------------------------------------------------------------------------
+
+    async def quota_info(self, user_id: int) -> QuotaInfo:
+        """The user's quota today (for /info); a user who never used the bot gets the defaults."""
+        async with self._db.read() as conn:
+            return await self._quotas.info(conn, user_id, await self._quotas.user(conn, user_id))
+
+    async def quota_show(self, user_id: int) -> QuotaInfo:
+        """Like quota_info, but raises UserNotFound for a user the database has never seen."""
+        async with self._db.read() as conn:
+            user = await self._quotas.user(conn, user_id)
+            if user is None:
+                raise UserNotFound(user_id)
+            return await self._quotas.info(conn, user_id, user)
+
+    async def user_exists(self, user_id: int) -> bool:
+        async with self._db.read() as conn:
+            return await self._quotas.user(conn, user_id) is not None
+
+    async def is_paused(self) -> bool:
+        async with self._db.read() as conn:
+            return bool(
+                (await conn.execute(select(QueueState.paused).where(QueueState.id == 1))).scalar_one()
+            )
+
+    async def stats(self) -> QueueStats:
+        """Jobs by status (every status listed), stored images, and jobs charged since 00:00 UTC."""
+        async with self._db.read() as conn:
+            by_status = {s.value: 0 for s in JobStatus}
+            for status, n in await conn.execute(select(Job.status, func.count()).group_by(Job.status)):
+                by_status[JobStatus(status).value] = int(n)
+            images = (await conn.execute(select(func.count()).select_from(JobImage))).scalar_one()
+            charged = (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(Job)
+                    .where(Job.charged.is_(True), Job.created_at >= day_start(self._db.now()))
+                )
+            ).scalar_one()
+        return QueueStats(by_status, int(images), int(charged))
 
 
 def _image_select() -> Any:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from imaginebot.core.domain import GenRequest, JobKind, JobSpec, JobStatus
+from imaginebot.core.domain import Failure, GenRequest, JobKind, JobSpec, JobStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,8 @@ class JobRecord:
     parent_index: int | None
     attempts: int
     progress: int
-    error: str | None
+    failure: Failure | None  # why it ended without images (None: it did not, or a row from before 0002)
+    error: str | None  # with `failure`: its detail, possibly None; without: a sentence for the user
     charged: bool
     created_at: datetime
     started_at: datetime | None
@@ -56,11 +57,12 @@ class JobRecord:
     position: int | None = None  # 1-based place in the claim order while queued, else None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any], position: int | None = None) -> JobRecord:
+    def from_row(cls, row: Mapping[Any, Any], position: int | None = None) -> JobRecord:
         values = {name: row[name] for name in cls.__dataclass_fields__ if name in row}
         values["kind"] = JobKind(row["kind"])
         values["status"] = JobStatus(row["status"])
         values["spec"] = JobSpec.from_json(row["spec"])
+        values["failure"] = Failure(row["failure"]) if row["failure"] is not None else None
         values["position"] = position
         return cls(**values)
 
@@ -163,15 +165,6 @@ class QueueStats:
             "images": self.images,
             "charged_today": self.charged_today,
         }
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    at: datetime
-    actor: str
-    action: str
-    target: str
-    reason: str
 
 
 class CancelOutcome(enum.StrEnum):

@@ -1,4 +1,4 @@
-"""Engines, transactions and the schema check.
+"""Engines and how they open transactions. (The schema check is in db/migrate.py.)
 
 SQLite (the embedded default): every connection gets WAL journaling (readers never block the writer),
 a busy timeout (writers wait instead of failing), foreign keys and synchronous=NORMAL (durable across a
@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from imaginebot.core.config import DatabaseSettings
 
@@ -111,11 +111,6 @@ def writer(engine: AsyncEngine) -> AsyncEngine:
     return engine.execution_options(**{_WRITE_OPTION: True})
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[Any]:
-    """ORM sessions for callers that want them (the queue itself uses Core statements)."""
-    return async_sessionmaker(engine, expire_on_commit=False)
-
-
 def describe_error(exc: BaseException) -> str:
     """The first line of a driver error's own message, without SQLAlchemy's statement dump."""
     inner = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
@@ -137,49 +132,3 @@ async def ping(engine: AsyncEngine) -> None:
         raise DatabaseUnavailable(
             f"cannot connect to the database {safe_url(str(engine.url))}: {type(exc).__name__}: {exc}"
         ) from None
-
-
-async def current_revisions(conn: AsyncConnection) -> set[str]:
-    from alembic.runtime.migration import MigrationContext
-
-    def read(sync_conn: Connection) -> set[str]:
-        return set(MigrationContext.configure(sync_conn).get_current_heads())
-
-    return await conn.run_sync(read)
-
-
-async def check_schema(engine: AsyncEngine) -> None:
-    """Raise SchemaOutdated unless the database is at this code's migration head.
-
-    Raises DatabaseUnavailable (one line) when the database cannot be reached at all.
-    """
-    from db.migrate import script_heads
-
-    await ping(engine)
-    async with engine.connect() as conn:
-        current = await current_revisions(conn)
-    heads = script_heads()
-    if current == heads:
-        return
-    unknown = current - set(_all_revisions())
-    if unknown:
-        raise SchemaOutdated(
-            f"the database schema ({', '.join(sorted(unknown))}) is newer than this imaginebot: "
-            "upgrade imaginebot, or run `imaginebot db downgrade` with the newer version"
-        )
-    raise SchemaOutdated()
-
-
-async def upgrade_schema(engine: AsyncEngine, revision: str = "head") -> None:
-    """Migrate the database behind `engine` (for the embedded SQLite default, which needs no separate
-    `imaginebot db upgrade` step). Raises DatabaseUnavailable when it cannot be reached."""
-    from db.migrate import upgrade_engine
-
-    await ping(engine)
-    await upgrade_engine(engine, revision)
-
-
-def _all_revisions() -> list[str]:
-    from db.migrate import script_directory
-
-    return [rev.revision for rev in script_directory().walk_revisions()]

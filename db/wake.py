@@ -15,14 +15,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.core import NOTIFY_CHANNEL, QueueCore
+from db.database import NOTIFY_CHANNEL, Database
 
 log = logging.getLogger(__name__)
 
 
 class Wakeup:
-    def __init__(self, queue: QueueCore) -> None:
-        self._queue = queue
+    def __init__(self, database: Database) -> None:
+        self._db = database
         self._event = asyncio.Event()
         self._conn: AsyncConnection | None = None
         self._driver: Any = None
@@ -34,10 +34,10 @@ class Wakeup:
         self._event.set()
 
     async def __aenter__(self) -> Wakeup:
-        self._queue.add_waiter(self._event)
-        if self._queue.dialect == "postgresql":
+        self._db.add_waiter(self._event)
+        if self._db.dialect == "postgresql":
             try:
-                self._conn = await self._queue.engine.connect()
+                self._conn = await self._db.engine.connect()
                 raw = await self._conn.get_raw_connection()
                 self._driver = raw.driver_connection
                 await self._driver.add_listener(NOTIFY_CHANNEL, self._on_notify)
@@ -49,7 +49,7 @@ class Wakeup:
     async def __aexit__(
         self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
     ) -> None:
-        self._queue.remove_waiter(self._event)
+        self._db.remove_waiter(self._event)
         await self._close_conn()
 
     async def _close_conn(self) -> None:

@@ -12,7 +12,7 @@ on a shared machine, with other processes); spinning threads then steal each oth
 generation measured here ran 1.6× slower with one core taken by another process, and up to 10× slower
 under a concurrent test run. The price is ~15 % on a quiet CPU (threads woken from sleep between
 operators), which is why `imaginebot imagine` — one foreground job that has the machine to itself —
-keeps OpenMP's own spin-then-sleep default (see imaginebot/local.py). On a GPU neither matters.
+keeps OpenMP's own spin-then-sleep default (see imaginebot/app/imagine.py). On a GPU neither matters.
 """
 
 import os as _os

@@ -22,43 +22,23 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from gen.quiet import quiet_progress_bars
+from gen.tiny import tiny_model_dir
+from imaginebot.core.modelinfo import TINY_MODEL
+
 log = logging.getLogger(__name__)
 
-TINY_REF = "tiny"
-TINY_DIRNAME = "tiny-sd"
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 SUPPORTED_CLASSES = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")
 
 
 class ModelLoadError(ValueError):
     """The configured model cannot be loaded; the message is one line and says what to do."""
-
-
-def quiet_progress_bars() -> None:
-    """No tqdm bars or irrelevant warnings in a bot's logs: loading and generation report through our
-    own progress instead."""
-    # Loading a pipeline touches transformers' image-processor classes, which warn (three lines on
-    # stderr) that torchvision is absent; no pipeline here uses an image processor.
-    logging.getLogger("transformers.utils.import_utils").setLevel(logging.ERROR)
-    import diffusers
-    import transformers
-
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.disable_progress_bar()
-    try:
-        from huggingface_hub.utils import disable_progress_bars
-
-        disable_progress_bars()
-    except ImportError:  # pragma: no cover - very old huggingface_hub
-        pass
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -91,32 +71,6 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     if not isinstance(value, torch.dtype):
         raise ModelLoadError(f"unknown dtype {dtype!r}: use auto, float16, bfloat16 or float32")
     return value
-
-
-def tiny_model_dir(data_dir: Path) -> Path:
-    """Build the tiny model into `<data_dir>/models/tiny-sd` unless it is there; return the folder.
-
-    Built in a temporary sibling folder and renamed into place, so a crash or a second process building at
-    the same time never leaves a half-written model behind.
-    """
-    target = Path(data_dir) / "models" / TINY_DIRNAME
-    if (target / "model_index.json").is_file():
-        return target
-    from gen.tiny import make_tiny_model
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tiny-sd-", dir=target.parent))
-    try:
-        make_tiny_model(tmp / "m")
-        try:
-            os.rename(tmp / "m", target)
-        except OSError:
-            if not (target / "model_index.json").is_file():  # not a concurrent build that won: a real error
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    log.info("built the tiny model in %s", target)
-    return target
 
 
 def _looks_like_path(ref: str) -> bool:
@@ -285,7 +239,7 @@ def load_pipeline(
     if not ref:
         raise ModelLoadError("gen.model is empty: set it to tiny, a folder, a .safetensors file or an id")
     pipe: Any
-    if ref == TINY_REF:
+    if ref == TINY_MODEL:
         pipe = _load_pretrained(str(tiny_model_dir(Path(data_dir))), torch_dtype, local=True)
     else:
         path = Path(ref).expanduser()

@@ -26,10 +26,20 @@ aesthetics.
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from gen.quiet import quiet_progress_bars
+
+log = logging.getLogger(__name__)
+
+TINY_DIRNAME = "tiny-sd"
 
 SD_SCHEDULER: dict[str, Any] = {
     "num_train_timesteps": 1000,
@@ -328,7 +338,6 @@ def make_tiny_model(
     checkpoint, the way civitai-style models ship; load it with
     `from_single_file(path, config=str(dir))`. Returns the paths written.
     """
-    from gen.loader import quiet_progress_bars
     from gen.tokenizer import write_clip_tokenizer_files
 
     quiet_progress_bars()
@@ -345,3 +354,28 @@ def make_tiny_model(
 
         written.append(save_single_file(pipe, Path(single_file)))
     return written
+
+
+def tiny_model_dir(data_dir: Path) -> Path:
+    """Build the tiny model into `<data_dir>/models/tiny-sd` unless it is there; return the folder.
+
+    Built in a temporary sibling folder and renamed into place, so a crash or a second process building at
+    the same time never leaves a half-written model behind.
+    """
+    target = Path(data_dir) / "models" / TINY_DIRNAME
+    if (target / "model_index.json").is_file():
+        return target
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tiny-sd-", dir=target.parent))
+    try:
+        make_tiny_model(tmp / "m")
+        try:
+            os.rename(tmp / "m", target)
+        except OSError:
+            if not (target / "model_index.json").is_file():  # not a concurrent build that won: a real error
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("built the tiny model in %s", target)
+    return target

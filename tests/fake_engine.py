@@ -1,10 +1,11 @@
 """Engines for worker tests and benchmarks: no torch, solid-colour PNGs, controllable timing and failures.
 
-`python -m imaginebot.worker --engine fake_engine:from_env` (with tests/ on PYTHONPATH; or
-`tests.fake_engine:from_env` from the repository root) builds a SleepEngine from FAKE_ENGINE_*
-environment variables, so a test or benchmark can run a real worker process. With FAKE_ENGINE_LOG=FILE,
-every batch the engine finishes appends one JSON line to FILE: {"pid", "model", "jobs": [ids], "start",
-"end"} (wall-clock seconds), so a test can count how often each job was generated across processes.
+`python -m fake_engine --config F [--worker-id W]` (with tests/ on PYTHONPATH; or
+`python -m tests.fake_engine` from the repository root) runs a real worker process, the same `serve()`
+as `imaginebot worker`, whose engine is a SleepEngine built from FAKE_ENGINE_* environment variables.
+With FAKE_ENGINE_LOG=FILE, every batch the engine finishes appends one JSON line to FILE:
+{"pid", "model", "jobs": [ids], "start", "end"} (wall-clock seconds), so a test can count how often
+each job was generated across processes.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def _append_line(path: str, line: str) -> None:
 
 
 def from_env(settings: Any) -> SleepEngine:
-    """Factory for `python -m imaginebot.worker --engine fake_engine:from_env`."""
+    """The engine of `python -m fake_engine`: a SleepEngine configured by FAKE_ENGINE_* variables."""
     return SleepEngine(
         settings.gen.model,
         seconds=float(os.environ.get("FAKE_ENGINE_SECONDS", "0")),
@@ -124,3 +125,30 @@ def from_env(settings: Any) -> SleepEngine:
         fail=os.environ.get("FAKE_ENGINE_FAIL", ""),
         log_path=os.environ.get("FAKE_ENGINE_LOG") or None,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """A worker process with this engine: `python -m fake_engine --config F [--worker-id W]`."""
+    import argparse
+    import sys
+
+    from db.session import DatabaseError
+    from imaginebot.app.logs import setup_logging
+    from imaginebot.app.worker import serve
+    from imaginebot.core.config import ConfigError, load_settings
+
+    parser = argparse.ArgumentParser(prog="python -m fake_engine", description=main.__doc__)
+    parser.add_argument("--config", metavar="F")
+    parser.add_argument("--worker-id")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        setup_logging(settings.app.log_level)
+        return asyncio.run(serve(settings, lambda: from_env(settings), worker_id=args.worker_id))
+    except (ConfigError, DatabaseError) as exc:
+        print(f"imaginebot: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

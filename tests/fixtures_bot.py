@@ -29,7 +29,7 @@ import discord.http
 import pytest
 from discord_standin import DiscordStandIn, InteractionHandle
 from fake_engine import SleepEngine
-from fixtures_db import settings_for
+from fixtures_db import open_queue, settings_for
 from PIL import Image
 
 from db.queue import Queue
@@ -156,7 +156,7 @@ async def start_bot(
         settings = bot_settings(standin, bot_db_url, engine.model_id, **sections)
         stop = asyncio.Event()
         task = asyncio.create_task(serve(settings, standin.token, stop=stop, engine=engine))
-        bot = RunningBot(settings, Queue.open(settings), stop, task, standin, engine)
+        bot = RunningBot(settings, open_queue(settings), stop, task, standin, engine)
         running.append(bot)
         ready = asyncio.ensure_future(standin.wait_for_commands(15))
         await asyncio.wait({ready, task}, return_when=asyncio.FIRST_COMPLETED)

@@ -23,18 +23,24 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import select
 
 from db import migrate
+from db.models import AdminAudit
+from db.policy import QueuePolicy
 from db.queue import Queue
 from imaginebot.core.config import Settings
 
 __all__ = [
     "PG_SOCKET_DIR",
+    "SettingsQueue",
+    "audit_actions",
     "db_backend",
     "db_url",
     "empty_db_url",
     "in_thread",
     "make_queue",
+    "open_queue",
     "pg_admin",
     "pg_template",
     "poll_until",
@@ -242,13 +248,27 @@ def empty_db_url(db_backend: str, tmp_path: Path, request: pytest.FixtureRequest
     yield from _fresh_pg(request, None)
 
 
+class SettingsQueue(Queue):
+    """A Queue that keeps the settings it was opened with: worker tests hand `settings.queue` to Worker."""
+
+    settings: Settings
+
+
+def open_queue(settings: Settings, *, clock: Any = None) -> SettingsQueue:
+    """The queue `imaginebot` opens for `settings` (its database, under its quota and queue policy)."""
+    policy = QueuePolicy.from_settings(settings.quota, settings.queue)
+    q = SettingsQueue.open(settings.database, policy, clock=clock)
+    q.settings = settings
+    return q
+
+
 @pytest.fixture
-async def make_queue(db_url: str) -> AsyncIterator[Callable[..., Queue]]:
+async def make_queue(db_url: str) -> AsyncIterator[Callable[..., SettingsQueue]]:
     """make_queue(clock=None, **sections) -> Queue on this test's database; closed after the test."""
     made: list[Queue] = []
 
-    def make(clock: Any = None, **sections: dict[str, Any]) -> Queue:
-        q = Queue.open(settings_for(db_url, **sections), clock=clock)
+    def make(clock: Any = None, **sections: dict[str, Any]) -> SettingsQueue:
+        q = open_queue(settings_for(db_url, **sections), clock=clock)
         made.append(q)
         return q
 
@@ -257,15 +277,22 @@ async def make_queue(db_url: str) -> AsyncIterator[Callable[..., Queue]]:
         await q.close()
 
 
+async def audit_actions(q: Queue) -> list[str]:
+    """The actions in the admin audit log, newest first."""
+    async with q.database.read() as conn:
+        rows = await conn.execute(select(AdminAudit.action).order_by(AdminAudit.id.desc()))
+        return list(rows.scalars())
+
+
 @pytest.fixture
-def queue(make_queue: Callable[..., Queue]) -> Queue:
+def queue(make_queue: Callable[..., SettingsQueue]) -> SettingsQueue:
     return make_queue()
 
 
 @pytest.fixture
 def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     """spawn_worker(config_path, seconds=0, steps=4, fail="", worker_id=None, engine_log=None) -> a worker
-    process running `python -m imaginebot.worker` with the fake engine (its output in
+    process running `python -m fake_engine`: a real worker with the fake engine (its output in
     tmp_path/worker-<n>.log; `engine_log`: FAKE_ENGINE_LOG); killed after the test if still alive."""
     procs: list[subprocess.Popen[bytes]] = []
 
@@ -292,9 +319,7 @@ def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[byte
         cmd = [
             sys.executable,
             "-m",
-            "imaginebot.worker",
-            "--engine",
-            "fake_engine:from_env",
+            "fake_engine",
             "--config",
             str(config),
         ]

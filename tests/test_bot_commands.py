@@ -34,7 +34,7 @@ async def test_bad_prompt_names_the_parameter_and_queues_nothing(
     assert "--ar" in text and "1:4" in text
     text = await private_reply(await standin.slash(carol, "imagine", {"prompt": "a cat --wings 3"}))
     assert "--wings" in text
-    assert await bot.queue.history(user=int(carol["id"])) == []
+    assert await bot.queue.reads.history(user=int(carol["id"])) == []
     assert standin.violations == []
 
 
@@ -47,9 +47,9 @@ async def test_quota_exhausted_is_refused_and_not_charged(
     await bot.wait_result(timeout=10)
     text = await private_reply(await standin.slash(dave, "imagine", {"prompt": "another lighthouse"}))
     assert "1 of your 1 jobs" in text
-    quota = await bot.queue.quota_info(int(dave["id"]))
+    quota = await bot.queue.reads.quota_info(int(dave["id"]))
     assert (quota.used_today, quota.left_today) == (1, 0)
-    assert len(await bot.queue.history(user=int(dave["id"]))) == 1
+    assert len(await bot.queue.reads.history(user=int(dave["id"]))) == 1
     assert standin.violations == []
 
 
@@ -64,11 +64,11 @@ async def test_admin_commands_and_bans(standin: DiscordStandIn, start_bot: Any, 
     set_99 = {"member": erin, "daily_jobs": 99}
     refusal = await private_reply(await standin.slash(erin, "admin quota set", set_99))
     assert "Only server managers" in refusal
-    assert (await bot.queue.quota_info(int(erin["id"]))).daily_limit == 25
+    assert (await bot.queue.reads.quota_info(int(erin["id"]))).daily_limit == 25
 
     set_3 = {"member": erin, "daily_jobs": 3}
     text = await private_reply(await standin.slash(listed, "admin quota set", set_3))
-    assert "0/3" in text and (await bot.queue.quota_info(int(erin["id"]))).daily_limit == 3
+    assert "0/3" in text and (await bot.queue.reads.quota_info(int(erin["id"]))).daily_limit == 3
     text = await private_reply(await standin.slash(manager, "admin quota show", {"member": erin}))
     assert "0/3" in text and "3 left" in text
 
@@ -80,7 +80,7 @@ async def test_admin_commands_and_bans(standin: DiscordStandIn, start_bot: Any, 
     assert running.id in text and waiting.id in text and "#1" in text
     text = await private_reply(await standin.slash(manager, "admin cancel", {"job": waiting.id}))
     assert "refunded" in text
-    assert (await bot.queue.get_job(waiting.id)).status is JobStatus.CANCELLED
+    assert (await bot.queue.reads.get_job(waiting.id)).status is JobStatus.CANCELLED
     await standin.wait_for_message(lambda m: "cancelled" in m["content"] and "second" in m["content"], 5)
     text = await private_reply(await standin.slash(manager, "admin cancel", {"job": "no-such-job"}))
     assert "no job with id" in text
@@ -93,22 +93,22 @@ async def test_admin_commands_and_bans(standin: DiscordStandIn, start_bot: Any, 
     refusal = await private_reply(await standin.slash(erin, "imagine", {"prompt": "a forbidden fox"}))
     assert "banned" in refusal and "spam" in refusal
     await private_reply(await standin.slash(manager, "admin unban", {"member": erin}))
-    assert not (await bot.queue.quota_info(int(erin["id"]))).banned
+    assert not (await bot.queue.reads.quota_info(int(erin["id"]))).banned
 
     text = await private_reply(await standin.slash(manager, "admin pause"))
-    assert "paused" in text and await bot.queue.is_paused()
+    assert "paused" in text and await bot.queue.reads.is_paused()
     refusal = await private_reply(await standin.slash(erin, "imagine", {"prompt": "while paused"}))
     assert "paused" in refusal
     text = await private_reply(await standin.slash(manager, "admin queue"))
     assert text.startswith("⏸️")
     await private_reply(await standin.slash(manager, "admin resume"))
-    assert not await bot.queue.is_paused()
-    await bot.queue.cancel(running.id)
+    assert not await bot.queue.reads.is_paused()
+    await bot.queue.admin.cancel(running.id)
     assert standin.violations == []
 
 
 async def _running_then_queued(bot: Any, user_id: int) -> Any:
-    jobs = await bot.queue.user_jobs(user_id)
+    jobs = await bot.queue.reads.user_jobs(user_id)
     states = [j.status for j in jobs]
     return jobs if states == [JobStatus.RUNNING, JobStatus.QUEUED] else None
 
@@ -128,12 +128,12 @@ async def test_info_shows_quota_and_positions(
     assert f"`{jobs[1].id}` a tower — queued, position 1" in text
     assert f"`{jobs[2].id}` a tower — queued, position 2" in text
     for job in jobs:
-        await bot.queue.cancel(job.id)
+        await bot.queue.admin.cancel(job.id)
     assert standin.violations == []
 
 
 async def _one_running(bot: Any, user_id: int) -> Any:
-    jobs = await bot.queue.user_jobs(user_id)
+    jobs = await bot.queue.reads.user_jobs(user_id)
     return jobs if [j.status for j in jobs].count(JobStatus.RUNNING) == 1 and len(jobs) == 3 else None
 
 
@@ -153,13 +153,13 @@ async def test_settings_are_applied_to_the_next_imagine(
     grid = await bot.wait_result(timeout=10)
     await bot.imagine(gina, "a boat --ar 1:1")
     await bot.wait_result(lambda m: m["id"] != grid["id"], timeout=10)
-    second, first = await bot.queue.history(user=int(gina["id"]))
+    second, first = await bot.queue.reads.history(user=int(gina["id"]))
     assert (first.spec.aspect_ratio, first.spec.stylize) == ("3:2", 250)
     assert first.spec.width > first.spec.height
     assert (second.spec.aspect_ratio, second.spec.stylize) == ("1:1", 250)
 
     await private_reply(await standin.slash(gina, "settings", {"reset": True}))
-    assert (await bot.queue.get_settings(int(gina["id"]))).to_json() == {}
+    assert (await bot.queue.admission.get_settings(int(gina["id"]))).to_json() == {}
     assert standin.violations == []
 
 
@@ -185,5 +185,5 @@ async def test_forged_and_unknown_buttons_are_refused_politely(
     for n in range(len(forged_ids)):
         text = await private_reply(await standin.press(hank, forged, label=f"B{n}"))
         assert "doesn't belong to an image this bot knows" in text
-    assert len(await bot.queue.history(user=int(hank["id"]))) == 1
+    assert len(await bot.queue.reads.history(user=int(hank["id"]))) == 1
     assert standin.violations == []

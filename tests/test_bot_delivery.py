@@ -62,7 +62,7 @@ async def test_result_arrives_after_the_interaction_token_expired(
     ix = await bot.imagine(judy, "a long night")
     grid = await bot.wait_result(timeout=15)
     assert ix.expired
-    (job,) = await bot.queue.history(user=int(judy["id"]))
+    (job,) = await bot.queue.reads.history(user=int(judy["id"]))
     assert grid["nonce"] == job.id and not grid.get("webhook_id")  # posted with the bot token
     assert standin.message(ix.original["id"])["deleted"]
     upscale = await standin.press(judy, grid, label="U2")  # the grid's buttons outlive the token too
@@ -121,7 +121,7 @@ async def test_a_result_posted_before_a_crash_is_not_posted_again(
     bot = await start_bot(fake_bot_engine(), queue={"embedded_worker": False})
     nina = standin.add_member("nina")
     ix = await bot.imagine(nina, "only once")
-    (job,) = await bot.queue.history(user=int(nina["id"]))
+    (job,) = await bot.queue.reads.history(user=int(nina["id"]))
     await bot.shutdown()
 
     url = f"{standin.api_base_url}/channels/{standin.channel_id}/messages"
@@ -130,18 +130,45 @@ async def test_a_result_posted_before_a_crash_is_not_posted_again(
         headers={"Authorization": f"Bot {standin.token}"},
     ) as response:
         first = await response.json()
-    [claimed] = await bot.queue.claim("test-worker", model=FAKE_MODEL, max_images=4)
+    [claimed] = await bot.queue.lifecycle.claim("test-worker", model=FAKE_MODEL, max_images=4)
     engine = fake_bot_engine()
-    await bot.queue.complete_many("test-worker", await engine.generate([claimed.request()]))
+    await bot.queue.lifecycle.complete_many("test-worker", await engine.generate([claimed.request()]))
 
     again = await start_bot(fake_bot_engine(), queue={"embedded_worker": False})
     await wait_until(lambda: _delivered(again, job.id), 10, "the job marked delivered")
     assert [m["id"] for m in standin.messages() if m.get("nonce") == job.id] == [first["id"]]
-    assert (await again.queue.get_job(job.id)).result_message_id == int(first["id"])
+    assert (await again.queue.reads.get_job(job.id)).result_message_id == int(first["id"])
     assert standin.message(ix.original["id"])["deleted"]
     assert standin.violations == []
 
 
 async def _delivered(bot: Any, job_id: str) -> bool:
-    return (await bot.queue.get_job(job_id)).delivered_at is not None
+    return (await bot.queue.reads.get_job(job_id)).delivered_at is not None
 
+
+
+async def test_a_failed_job_is_told_privately_with_its_reason(
+    standin: DiscordStandIn, start_bot: Any, fake_bot_engine: Any
+) -> None:
+    """The engine refuses the batch: its user is told why, privately (the token is still valid), that the
+    quota was refunded, and the progress message goes away."""
+    bot = await start_bot(fake_bot_engine(fail="generation"))
+    olga = standin.add_member("olga")
+    ix = await bot.imagine(olga, "a huge mural")
+
+    async def notice() -> str | None:
+        texts = [m["content"] for m in ix.ephemeral_messages() if "❌" in m["content"]]
+        return texts[0] if texts else None
+
+    text = await wait_until(notice, 20, "the failure notice")
+    assert text == (
+        "**a huge mural** — ❌ The image generator failed: out of memory for this image size. "
+        "Your quota for it was refunded. Try again in a moment."
+    )
+    assert (await bot.queue.reads.quota_info(int(olga["id"]))).used_today == 0
+    await wait_until(lambda: _deleted(standin, ix.original["id"]), 10, "the progress message removed")
+    assert standin.violations == []
+
+
+async def _deleted(standin: DiscordStandIn, message_id: str) -> bool:
+    return bool(standin.message(message_id)["deleted"])

@@ -63,7 +63,7 @@ async def test_imagine_progress_grid_and_every_button(
 
     grid = await bot.wait_result(timeout=60)
     seen = {grid["id"]}
-    (job,) = await bot.queue.history(user=int(alice["id"]))
+    (job,) = await bot.queue.reads.history(user=int(alice["id"]))
     assert grid["nonce"] == job.id and job.seed == 42 and shown_seed(grid) == 42
 
     # Progress: percentages with a preview image, at most one edit a progress_interval.
@@ -98,21 +98,21 @@ async def test_imagine_progress_grid_and_every_button(
         varied = await press_and_wait(bot, alice, upscale, label, seen)
         assert button_rows(varied) == GRID_ROWS
 
-    kinds = [j.kind.value for j in reversed(await bot.queue.history(user=int(alice["id"]), limit=10))]
+    kinds = [j.kind.value for j in reversed(await bot.queue.reads.history(user=int(alice["id"]), limit=10))]
     assert kinds == ["imagine", "upscale", "variation", "reroll", "variation", "variation"]
-    strengths = [j.strength for j in (await bot.queue.history(user=int(alice["id"]), limit=2))]
+    strengths = [j.strength for j in (await bot.queue.reads.history(user=int(alice["id"]), limit=2))]
     assert strengths[1] is not None and strengths[0] is not None and strengths[1] < strengths[0]
 
     # Bob presses a button on Alice's grid: his job, his quota.
-    before = await bot.queue.quota_info(int(alice["id"]))
+    before = await bot.queue.reads.quota_info(int(alice["id"]))
     bobs = await press_and_wait(bot, bob, grid, "U3", seen)
     assert f"<@{bob['id']}>" in bobs["content"] and "Image #3" in bobs["content"]
-    assert (await bot.queue.quota_info(int(bob["id"]))).used_today == 1
-    assert (await bot.queue.quota_info(int(alice["id"]))).used_today == before.used_today == 6
+    assert (await bot.queue.reads.quota_info(int(bob["id"]))).used_today == 1
+    assert (await bot.queue.reads.quota_info(int(alice["id"]))).used_today == before.used_today == 6
 
     await wait_until(lambda: _all_delivered(bot), 10, "every job delivered")
     assert standin.violations == []
 
 
 async def _all_delivered(bot: RunningBot) -> bool:
-    return not await bot.queue.undelivered()
+    return not await bot.queue.outbox.undelivered()

@@ -18,7 +18,7 @@ import pytest
 from discord_standin import DiscordStandIn
 from fake_engine import solid_png
 from fixtures_bot import png_size_of, wait_until
-from fixtures_db import REPO_ROOT, settings_for
+from fixtures_db import REPO_ROOT, open_queue, settings_for
 
 from db.queue import Queue
 from db.records import DeliveryTarget, JobRecord
@@ -88,7 +88,7 @@ async def test_sigkill_mid_job_then_restart_delivers_once_and_old_buttons_work(
     env = bot_env(standin, bot_db_url, gen__model=str(tiny_model_dir), gen__steps=40,
                   gen__base_resolution=128, app__data_dir=str(tmp_path / "data"))
     alice = standin.add_member("alice")
-    queue = Queue.open(settings_for(bot_db_url))
+    queue = open_queue(settings_for(bot_db_url))
     try:
         # A job that finished while no bot was running: the first process delivers it on start.
         old = await finished_job(queue, standin, int(alice["id"]), str(tiny_model_dir))
@@ -103,7 +103,7 @@ async def test_sigkill_mid_job_then_restart_delivers_once_and_old_buttons_work(
         await standin.wait_for_message(lambda m: m["id"] == progress_id and "%" in m["content"], 60)
         first.send_signal(signal.SIGKILL)
         assert await asyncio.to_thread(first.wait, 10) == -signal.SIGKILL
-        (slow, _old) = await queue.history(user=int(alice["id"]))
+        (slow, _old) = await queue.reads.history(user=int(alice["id"]))
         assert slow.status is JobStatus.RUNNING and slow.delivered_at is None
 
         second = spawn(processes, [IMAGINEBOT, "run"], env, tmp_path)
@@ -119,7 +119,7 @@ async def test_sigkill_mid_job_then_restart_delivers_once_and_old_buttons_work(
         assert png_size_of(bytes(upscale["attachments"][0]["data"])) == (256, 256)
         await wait_until(lambda: _delivered(queue, slow.id), 10, "the slow job marked delivered")
         assert [m["id"] for m in standin.messages() if m.get("nonce") == slow.id] == [result["id"]]
-        assert (await queue.get_job(slow.id)).attempts == 2
+        assert (await queue.reads.get_job(slow.id)).attempts == 2
         assert standin.message(progress_id)["deleted"]
 
         second.send_signal(signal.SIGTERM)
@@ -132,16 +132,16 @@ async def test_sigkill_mid_job_then_restart_delivers_once_and_old_buttons_work(
 async def finished_job(queue: Queue, standin: DiscordStandIn, user_id: int, model: str) -> JobRecord:
     """A succeeded, undelivered /imagine job of `user_id` in the stand-in's channel (128×128 images)."""
     target = DeliveryTarget(int(standin.guild_id), int(standin.channel_id))
-    [job] = await queue.enqueue(user_id, [JobSpec("an old grid", width=128, height=128)], model=model,
-                                delivery=target)
-    [claimed] = await queue.claim("seed-worker", model=model, max_images=4)
+    spec = JobSpec("an old grid", width=128, height=128)
+    [job] = await queue.admission.enqueue(user_id, [spec], model=model, delivery=target)
+    [claimed] = await queue.lifecycle.claim("seed-worker", model=model, max_images=4)
     images = [solid_png(128, 128, (40 * k, 90, 160)) for k in range(4)]
-    assert await queue.complete_many("seed-worker", [GenResult(claimed.id, images, 128, 128)])
+    assert await queue.lifecycle.complete_many("seed-worker", [GenResult(claimed.id, images, 128, 128)])
     return job
 
 
 async def _delivered(queue: Queue, job_id: str) -> bool:
-    return (await queue.get_job(job_id)).delivered_at is not None
+    return (await queue.reads.get_job(job_id)).delivered_at is not None
 
 
 async def test_without_the_embedded_worker_no_torch_is_imported(

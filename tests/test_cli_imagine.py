@@ -110,3 +110,17 @@ def test_bad_prompt_and_used_up_quota_queue_nothing(cli_env: dict[str, str], tmp
     assert "quota" in refused.stderr.lower() and "Traceback" not in refused.stderr
     history = imaginebot(cli_env, tmp_path, "jobs", "--json")
     assert len(history.stdout.splitlines()) == 1
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+def test_imagine_migrates_only_the_embedded_sqlite_database(
+    cli_env: dict[str, str], tmp_path: Path, empty_db_url: str
+) -> None:
+    """A shared PostgreSQL database is upgraded by its operator (`imaginebot db upgrade`), never as a side
+    effect of a local `imagine`; the embedded SQLite default is (the tests above start from no file)."""
+    cli_env["IMAGINEBOT_DATABASE__URL"] = empty_db_url
+    proc = imaginebot(cli_env, tmp_path, "imagine", "a fox --seed 1")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "run `imaginebot db upgrade`" in proc.stderr and "Traceback" not in proc.stderr
+    current = imaginebot(cli_env, tmp_path, "db", "current")
+    assert "no schema" in current.stdout, current.stdout + current.stderr

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from fixtures_db import write_config
+from fixtures_db import audit_actions, write_config
 
 from db.queue import Queue
 from imaginebot.app.cli import main
@@ -35,9 +35,9 @@ def lines(out: str) -> list[dict]:
 
 
 async def test_admin_queue_json(cli, queue: Queue) -> None:
-    a = await queue.enqueue(1, [JobSpec("a")] * 2, model=MODEL)
-    b = await queue.enqueue(2, [JobSpec("b")], model=MODEL)
-    [running] = await queue.claim("w", model=MODEL, max_images=4)
+    a = await queue.admission.enqueue(1, [JobSpec("a")] * 2, model=MODEL)
+    b = await queue.admission.enqueue(2, [JobSpec("b")], model=MODEL)
+    [running] = await queue.lifecycle.claim("w", model=MODEL, max_images=4)
     code, out, _ = await cli("admin", "queue", "--json")
     assert code == 0
     rows = lines(out)
@@ -63,9 +63,9 @@ async def test_admin_queue_json(cli, queue: Queue) -> None:
 
 
 async def test_admin_stats_json(cli, queue: Queue) -> None:
-    [job, _] = await queue.enqueue(1, [JobSpec("a")] * 2, model=MODEL)
-    await queue.claim("w", model=MODEL, max_images=4)
-    await queue.complete(job.id, "w", GenResult(job.id, [b"png"] * 4, 8, 8))
+    [job, _] = await queue.admission.enqueue(1, [JobSpec("a")] * 2, model=MODEL)
+    await queue.lifecycle.claim("w", model=MODEL, max_images=4)
+    await queue.lifecycle.complete(job.id, "w", GenResult(job.id, [b"png"] * 4, 8, 8))
     code, out, _ = await cli("admin", "stats", "--json")
     assert code == 0
     assert lines(out) == [
@@ -80,7 +80,7 @@ async def test_admin_stats_json(cli, queue: Queue) -> None:
 async def test_admin_quota_commands(cli, queue: Queue) -> None:
     code, _, err = await cli("admin", "quota", "show", "42", "--json")
     assert code == 2 and err.strip() == "imaginebot: unknown user 42: they have never used the bot"
-    await queue.enqueue(42, [JobSpec("a")] * 3, model=MODEL)
+    await queue.admission.enqueue(42, [JobSpec("a")] * 3, model=MODEL)
     code, out, _ = await cli("admin", "quota", "show", "42", "--json")
     assert code == 0 and lines(out) == [
         {
@@ -94,9 +94,9 @@ async def test_admin_quota_commands(cli, queue: Queue) -> None:
         }
     ]
     assert (await cli("admin", "quota", "set", "42", "5"))[0] == 0
-    assert (await queue.quota_info(42)).left_today == 2
+    assert (await queue.reads.quota_info(42)).left_today == 2
     assert (await cli("admin", "quota", "reset", "42"))[0] == 0
-    assert (await queue.quota_info(42)).left_today == 25
+    assert (await queue.reads.quota_info(42)).left_today == 25
     assert (await cli("admin", "quota", "reset", "43"))[0] == 2
     code, out, _ = await cli("admin", "quota", "show", "42")
     assert code == 0 and "left today" in out
@@ -105,36 +105,36 @@ async def test_admin_quota_commands(cli, queue: Queue) -> None:
 async def test_admin_ban_unban(cli, queue: Queue) -> None:
     code, out, _ = await cli("admin", "ban", "7", "--reason", "spam")
     assert code == 0 and "banned" in out
-    info = await queue.quota_info(7)
+    info = await queue.reads.quota_info(7)
     assert info.banned and info.ban_reason == "spam"
     assert (await cli("admin", "unban", "7"))[0] == 0
-    assert not (await queue.quota_info(7)).banned
+    assert not (await queue.reads.quota_info(7)).banned
     code, _, err = await cli("admin", "unban", "8")
     assert code == 2 and len(err.strip().splitlines()) == 1
 
 
 async def test_admin_cancel(cli, queue: Queue) -> None:
-    [job] = await queue.enqueue(1, [JobSpec("a")], model=MODEL)
+    [job] = await queue.admission.enqueue(1, [JobSpec("a")], model=MODEL)
     code, out, _ = await cli("admin", "cancel", job.id)
     assert code == 0 and "refunded" in out
-    assert (await queue.get_job(job.id)).status.value == "cancelled"
+    assert (await queue.reads.get_job(job.id)).status.value == "cancelled"
     code, _, err = await cli("admin", "cancel", "nosuchjob123")
     assert code == 2 and err.strip() == "imaginebot: no job with id 'nosuchjob123'"
-    assert [e.action for e in await queue.audit_log()] == ["cancel"]
+    assert await audit_actions(queue) == ["cancel"]
 
 
 async def test_admin_pause_resume(cli, queue: Queue) -> None:
     assert (await cli("admin", "pause"))[0] == 0
-    assert await queue.is_paused()
+    assert await queue.reads.is_paused()
     code, out, _ = await cli("admin", "queue")
     assert code == 0 and "paused" in out
     assert (await cli("admin", "resume"))[0] == 0
-    assert not await queue.is_paused()
+    assert not await queue.reads.is_paused()
 
 
 async def test_jobs_history_json(cli, queue: Queue) -> None:
-    a = await queue.enqueue(1, [JobSpec("a")] * 3, model=MODEL)
-    b = await queue.enqueue(2, [JobSpec("b")], model=MODEL)
+    a = await queue.admission.enqueue(1, [JobSpec("a")] * 3, model=MODEL)
+    b = await queue.admission.enqueue(2, [JobSpec("b")], model=MODEL)
     code, out, _ = await cli("jobs", "--json")
     assert code == 0
     rows = lines(out)

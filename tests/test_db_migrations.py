@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import inspect
 
 from db import migrate
-from db.session import DatabaseUnavailable, SchemaOutdated, check_schema, create_engine
+from db.migrate import check_schema, upgrade_schema
+from db.session import DatabaseUnavailable, SchemaOutdated, create_engine
 
 TABLES = {"users", "jobs", "job_images", "job_previews", "admin_audit", "queue_state", "alembic_version"}
 
@@ -87,8 +88,6 @@ def test_cli_bad_database_url_gives_one_clear_line(tmp_path, db_backend: str) ->
 async def test_upgrade_schema_on_an_open_engine_is_idempotent_under_concurrency(empty_db_url: str) -> None:
     import asyncio
 
-    from db.session import upgrade_schema
-
     engines = [create_engine(empty_db_url) for _ in range(3)]
     try:
         await asyncio.gather(*(upgrade_schema(e) for e in engines))
@@ -97,3 +96,53 @@ async def test_upgrade_schema_on_an_open_engine_is_idempotent_under_concurrency(
     finally:
         for e in engines:
             await e.dispose()
+
+
+async def test_failure_column_comes_and_goes_keeping_the_rows(empty_db_url: str) -> None:
+    """0002 adds `jobs.failure` to a database with jobs; downgrading to 0001 drops it again without
+    touching the jobs or their images (no table is copied, so no ON DELETE CASCADE fires)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, insert, select
+
+    from db.models import Job, JobImage, User
+
+    now = datetime(2026, 11, 24, tzinfo=UTC)
+    await migrate.upgrade(empty_db_url, "0001")
+    engine = create_engine(empty_db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(insert(User).values(id=1, banned=False, settings={}, created_at=now))
+            await conn.execute(
+                insert(Job).values(
+                    id="old",
+                    user_id=1,
+                    kind="imagine",
+                    status="failed",
+                    model="tiny",
+                    spec={},
+                    seed=1,
+                    batch_key="[]",
+                    image_count=4,
+                    attempts=1,
+                    progress=0,
+                    error="A sentence.",
+                    charged=False,
+                    created_at=now,
+                    delivery_attempts=0,
+                )
+            )
+            await conn.execute(
+                insert(JobImage).values(job_id="old", index=1, png=b"png", width=8, height=8, created_at=now)
+            )
+        await migrate.upgrade(empty_db_url)
+        async with engine.connect() as conn:
+            row = (await conn.execute(select(Job.failure, Job.error).where(Job.id == "old"))).one()
+        assert (row.failure, row.error) == (None, "A sentence.")
+        await migrate.downgrade(empty_db_url, "0001")
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("jobs")})
+            images = (await conn.execute(select(func.count()).select_from(JobImage))).scalar_one()
+        assert "failure" not in columns and "error" in columns and images == 1
+    finally:
+        await engine.dispose()

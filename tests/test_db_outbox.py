@@ -21,36 +21,40 @@ TARGET = DeliveryTarget(
 
 
 async def test_finished_jobs_wait_in_the_outbox_until_delivered(queue: Queue) -> None:
-    [job, other] = await queue.enqueue(1, [JobSpec("a"), JobSpec("b")], model=MODEL, delivery=TARGET)
-    await queue.enqueue(1, [JobSpec("no target")], model=MODEL)
-    await queue.set_progress_message(job.id, 555)
-    assert await queue.undelivered() == []
-    claimed = await queue.claim("w", model=MODEL, max_images=4)
-    [running] = await queue.running_with_delivery()
+    [job, other] = await queue.admission.enqueue(
+        1, [JobSpec("a"), JobSpec("b")], model=MODEL, delivery=TARGET
+    )
+    await queue.admission.enqueue(1, [JobSpec("no target")], model=MODEL)
+    await queue.outbox.set_progress_message(job.id, 555)
+    assert await queue.outbox.undelivered() == []
+    claimed = await queue.lifecycle.claim("w", model=MODEL, max_images=4)
+    [running] = await queue.outbox.running_with_delivery()
     assert running.id == claimed[0].id and running.progress_message_id == 555
     assert running.delivery == TARGET
-    await queue.complete(job.id, "w", GenResult(job.id, [b"png"] * 4, 8, 8))
-    await queue.cancel(other.id)
-    pending = await queue.undelivered()
+    await queue.lifecycle.complete(job.id, "w", GenResult(job.id, [b"png"] * 4, 8, 8))
+    await queue.admin.cancel(other.id)
+    pending = await queue.outbox.undelivered()
     assert [j.id for j in pending] == [job.id, other.id]
-    assert await queue.mark_delivered(job.id, 777)
-    assert not await queue.mark_delivered(job.id, 778)
-    assert [j.id for j in await queue.undelivered()] == [other.id]
-    delivered = await queue.get_job(job.id)
+    assert await queue.outbox.mark_delivered(job.id, 777)
+    assert not await queue.outbox.mark_delivered(job.id, 778)
+    assert [j.id for j in await queue.outbox.undelivered()] == [other.id]
+    delivered = await queue.reads.get_job(job.id)
     assert delivered.result_message_id == 777 and delivered.delivered_at is not None
 
 
 async def test_token_is_not_in_reprs(queue: Queue) -> None:
-    [job] = await queue.enqueue(1, [JobSpec("a")], model=MODEL, delivery=TARGET)
+    [job] = await queue.admission.enqueue(1, [JobSpec("a")], model=MODEL, delivery=TARGET)
     assert "secret-token" not in repr(job) and "secret-token" not in repr(TARGET)
-    assert (await queue.get_job(job.id)).interaction_token == "secret-token"
+    assert (await queue.reads.get_job(job.id)).interaction_token == "secret-token"
 
 
 async def test_concurrent_markers_deliver_exactly_once(make_queue: Callable[..., Queue]) -> None:
     queues = [make_queue() for _ in range(4)]
-    jobs = await queues[0].enqueue(1, [JobSpec("a")] * 5, model=MODEL, delivery=TARGET)
+    jobs = await queues[0].admission.enqueue(1, [JobSpec("a")] * 5, model=MODEL, delivery=TARGET)
     for job in jobs:
-        await queues[0].cancel(job.id)
-    wins = await asyncio.gather(*(queues[i % 4].mark_delivered(job.id, i) for job in jobs for i in range(8)))
+        await queues[0].admin.cancel(job.id)
+    wins = await asyncio.gather(
+        *(queues[i % 4].outbox.mark_delivered(job.id, i) for job in jobs for i in range(8))
+    )
     assert sum(wins) == len(jobs)
-    assert await queues[0].undelivered() == []
+    assert await queues[0].outbox.undelivered() == []

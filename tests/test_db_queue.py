@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fake_engine import solid_png
+from fixtures_db import audit_actions
 
+from bot import messages
 from db.queue import (
     Banned,
     JobRecord,
@@ -20,28 +22,28 @@ from db.queue import (
     QuotaExceeded,
     SourceImageMissing,
 )
-from imaginebot.core.domain import SEED_MAX, GenResult, JobKind, JobSpec, JobStatus
+from imaginebot.core.domain import SEED_MAX, GenResult, ImageRef, JobKind, JobSpec, JobStatus
 
 SPEC = JobSpec("a red fox in snow")
 MODEL = "tiny"
 
 
 async def enqueue(q: Queue, user: int, n: int = 1, spec: JobSpec = SPEC, **kw) -> list[JobRecord]:
-    return await q.enqueue(user, [spec] * n, model=MODEL, **kw)
+    return await q.admission.enqueue(user, [spec] * n, model=MODEL, **kw)
 
 
 async def finish(q: Queue, worker: str, jobs) -> None:
     results = [
         GenResult(j.id, [solid_png(8, 8, (k, 0, 0)) for k in range(j.image_count)], 8, 8) for j in jobs
     ]
-    assert await q.complete_many(worker, results) == {j.id for j in jobs}
+    assert await q.lifecycle.complete_many(worker, results) == {j.id for j in jobs}
 
 
 async def test_enqueue_draws_seeds_and_keeps_given_ones(queue: Queue) -> None:
-    jobs = await queue.enqueue(1, [SPEC, JobSpec("x", seed=42)], model=MODEL)
+    jobs = await queue.admission.enqueue(1, [SPEC, JobSpec("x", seed=42)], model=MODEL)
     assert 0 <= jobs[0].seed <= SEED_MAX and jobs[0].spec.seed == jobs[0].seed
     assert jobs[1].seed == 42
-    stored = await queue.get_job(jobs[0].id)
+    stored = await queue.reads.get_job(jobs[0].id)
     assert stored.spec == jobs[0].spec and stored.status is JobStatus.QUEUED and stored.charged
     assert len(stored.id) == 12 and stored.position == 1
 
@@ -61,7 +63,7 @@ async def test_racing_enqueues_admit_exactly_the_quota_left(make_queue: Callable
 
     outcomes = await asyncio.gather(*(attempt(i) for i in range(50)))
     assert outcomes.count("ok") == 10
-    info = await first.quota_info(7)
+    info = await first.reads.quota_info(7)
     assert (info.used_today, info.left_today, info.queued) == (25, 0, 25)
 
 
@@ -70,6 +72,7 @@ async def test_racing_enqueues_from_several_processes(db_url: str, tmp_path) -> 
     script.write_text(f"""
 import asyncio, sys
 sys.path.insert(0, {str(tmp_path)!r})
+from db.policy import QueuePolicy
 from db.queue import Queue, QuotaExceeded
 from imaginebot.core.config import Settings
 from imaginebot.core.domain import JobSpec
@@ -77,10 +80,10 @@ from imaginebot.core.domain import JobSpec
 async def main():
     s = Settings.model_validate({{"database": {{"url": {db_url!r}}},
                                  "quota": {{"daily_jobs": 10, "max_queued": 100}}}})
-    q = Queue.open(s)
+    q = Queue.open(s.database, QueuePolicy.from_settings(s.quota, s.queue))
     async def one():
         try:
-            await q.enqueue(9, [JobSpec("p")], model="tiny")
+            await q.admission.enqueue(9, [JobSpec("p")], model="tiny")
             return 1
         except QuotaExceeded:
             return 0
@@ -105,7 +108,7 @@ async def test_quota_message_says_when_it_resets(make_queue: Callable[..., Queue
         await enqueue(q, 1)
     assert (err.value.used, err.value.limit) == (2, 2)
     assert err.value.resets_at == datetime(2026, 11, 25, tzinfo=UTC)
-    assert "2026-11-25 00:00 UTC" in str(err.value)
+    assert "2026-11-25 00:00 UTC" in messages.refusal(err.value)
 
 
 async def test_quota_is_per_utc_day(make_queue: Callable[..., Queue]) -> None:
@@ -126,40 +129,44 @@ async def test_a_refused_request_inserts_nothing(make_queue: Callable[..., Queue
     assert (full.value.queued, full.value.limit) == (2, 3)
     with pytest.raises(QuotaExceeded):
         await enqueue(q, 2, 6)
-    assert (await q.quota_info(1)).queued == 2
-    assert (await q.quota_info(2)).used_today == 0
-    assert len(await q.history()) == 2
+    assert (await q.reads.quota_info(1)).queued == 2
+    assert (await q.reads.quota_info(2)).used_today == 0
+    assert len(await q.reads.history()) == 2
 
 
 async def test_user_override_ban_and_pause_refuse_with_messages(queue: Queue) -> None:
-    await queue.quota_set(1, 1, actor="test")
+    await queue.admin.quota_set(1, 1, actor="test")
     await enqueue(queue, 1)
     with pytest.raises(QuotaExceeded):
         await enqueue(queue, 1)
-    await queue.ban(2, reason="spam", actor="test")
+    await queue.admin.ban(2, reason="spam", actor="test")
     with pytest.raises(Banned) as banned:
         await enqueue(queue, 2)
-    assert "spam" in str(banned.value)
-    await queue.pause(actor="test")
+    assert "spam" in messages.refusal(banned.value)
+    await queue.admin.pause(actor="test")
     with pytest.raises(QueuePaused) as paused:
         await enqueue(queue, 3)
-    assert "paused" in str(paused.value)
-    await queue.resume(actor="test")
+    assert "paused" in messages.refusal(paused.value)
+    await queue.admin.resume(actor="test")
     await enqueue(queue, 3)
-    actions = [e.action for e in await queue.audit_log()]
+    actions = await audit_actions(queue)
     assert actions == ["resume", "pause", "ban", "quota_set"]
 
 
 async def test_upscale_needs_an_existing_parent_image(queue: Queue) -> None:
     [parent] = await enqueue(queue, 1)
     with pytest.raises(SourceImageMissing):
-        await queue.enqueue(1, [SPEC], kind=JobKind.UPSCALE, model=MODEL, parent=(parent.id, 2))
-    claimed = await queue.claim("w", model=MODEL, max_images=8)
+        await queue.admission.enqueue(
+            1, [SPEC], kind=JobKind.UPSCALE, model=MODEL, parent=ImageRef(parent.id, 2)
+        )
+    claimed = await queue.lifecycle.claim("w", model=MODEL, max_images=8)
     await finish(queue, "w", claimed)
-    [up] = await queue.enqueue(2, [SPEC], kind=JobKind.UPSCALE, model=MODEL, parent=(parent.id, 2))
+    [up] = await queue.admission.enqueue(
+        2, [SPEC], kind=JobKind.UPSCALE, model=MODEL, parent=ImageRef(parent.id, 2)
+    )
     assert up.strength is not None and up.image_count == 1
-    [job] = await queue.claim("w", model=MODEL, max_images=8)
-    assert job.id == up.id and job.source_png == (await queue.get_image(parent.id, 2)).png
+    [job] = await queue.lifecycle.claim("w", model=MODEL, max_images=8)
+    assert job.id == up.id and job.source_png == (await queue.reads.get_image(parent.id, 2)).png
     assert job.request().source_png == job.source_png
 
 
@@ -169,31 +176,31 @@ async def test_fairness_a_late_user_starts_within_two_claims(make_queue: Callabl
     [b1, _] = await enqueue(q, 2, 2)
     started = []
     for _ in range(2):
-        [job] = await q.claim("w", model=MODEL, max_images=4)  # one 4-image job a claim
+        [job] = await q.lifecycle.claim("w", model=MODEL, max_images=4)  # one 4-image job a claim
         started.append(job.user_id)
         await finish(q, "w", [job])
     assert 2 in started
-    assert (await q.get_job(b1.id)).status is JobStatus.SUCCEEDED
+    assert (await q.reads.get_job(b1.id)).status is JobStatus.SUCCEEDED
 
 
 async def test_fair_batch_interleaves_users(make_queue: Callable[..., Queue]) -> None:
     q = make_queue(quota={"max_queued": 50, "max_running": 20})
     a = await enqueue(q, 1, 6)
     b = await enqueue(q, 2, 2)
-    assert [await q.position(j.id) for j in b] == [2, 4]
-    batch = await q.claim("w", model=MODEL, max_images=16)  # four jobs
+    assert [await q.reads.position(j.id) for j in b] == [2, 4]
+    batch = await q.lifecycle.claim("w", model=MODEL, max_images=16)  # four jobs
     assert sorted(j.id for j in batch) == sorted([a[0].id, a[1].id, b[0].id, b[1].id])
 
 
 async def test_max_running_per_user(make_queue: Callable[..., Queue]) -> None:
     q = make_queue(quota={"max_running": 2, "max_queued": 10})
     await enqueue(q, 1, 5)
-    first = await q.claim("w", model=MODEL, max_images=64)
+    first = await q.lifecycle.claim("w", model=MODEL, max_images=64)
     assert len(first) == 2
-    assert await q.claim("w", model=MODEL, max_images=64) == []
+    assert await q.lifecycle.claim("w", model=MODEL, max_images=64) == []
     await finish(q, "w", first[:1])
-    assert len(await q.claim("w", model=MODEL, max_images=64)) == 1
-    assert (await q.quota_info(1)).running == 2
+    assert len(await q.lifecycle.claim("w", model=MODEL, max_images=64)) == 1
+    assert (await q.reads.quota_info(1)).running == 2
 
 
 async def test_batches_hold_only_compatible_jobs_up_to_max_images(make_queue: Callable[..., Queue]) -> None:
@@ -203,14 +210,18 @@ async def test_batches_hold_only_compatible_jobs_up_to_max_images(make_queue: Ca
     await enqueue(q, 2, 1, wide)
     await enqueue(q, 3, 3)
     await enqueue(q, 4, 1, JobSpec("other steps", steps=20))
-    await q.enqueue(5, [SPEC], model="another-model")
-    first = await q.claim("w", model=MODEL, max_images=8)  # the head (user 1) + one more 512² job
+    await q.admission.enqueue(5, [SPEC], model="another-model")
+    first = await q.lifecycle.claim("w", model=MODEL, max_images=8)  # the head (user 1) + one more 512² job
     assert [j.user_id for j in first] == [1, 3]
-    second = await q.claim("w", model=MODEL, max_images=8)  # head is user 2's wide job; nothing else fits
+    second = await q.lifecycle.claim(
+        "w", model=MODEL, max_images=8
+    )  # head is user 2's wide job; nothing else fits
     assert [(j.user_id, j.spec.width) for j in second] == [(2, 768)]
-    third = await q.claim("w", model=MODEL, max_images=3)  # a lone job larger than max_images still runs
+    third = await q.lifecycle.claim(
+        "w", model=MODEL, max_images=3
+    )  # a lone job larger than max_images still runs
     assert len(third) == 1
-    rest = await q.claim("w", model=MODEL, max_images=64)
+    rest = await q.lifecycle.claim("w", model=MODEL, max_images=64)
     keys = {(j.spec.width, j.spec.steps) for j in rest}
     assert len(keys) == 1
     assert all(j.user_id != 5 for j in first + second + third + rest)
@@ -218,10 +229,10 @@ async def test_batches_hold_only_compatible_jobs_up_to_max_images(make_queue: Ca
 
 async def test_paused_queue_is_not_claimed(queue: Queue) -> None:
     await enqueue(queue, 1)
-    await queue.pause(actor="t")
-    assert await queue.claim("w", model=MODEL, max_images=8) == []
-    await queue.resume(actor="t")
-    assert len(await queue.claim("w", model=MODEL, max_images=8)) == 1
+    await queue.admin.pause(actor="t")
+    assert await queue.lifecycle.claim("w", model=MODEL, max_images=8) == []
+    await queue.admin.resume(actor="t")
+    assert len(await queue.lifecycle.claim("w", model=MODEL, max_images=8)) == 1
 
 
 async def test_batch_key_is_stored_per_job(queue: Queue) -> None:
@@ -230,9 +241,10 @@ async def test_batch_key_is_stored_per_job(queue: Queue) -> None:
 
     from db.models import Job
 
-    async with queue.read() as conn:
+    async with queue.database.read() as conn:
         key = (await conn.execute(select(Job.batch_key).where(Job.id == job.id))).scalar_one()
     assert json.loads(key)[0] == "txt2img"
+    assert key == '["txt2img", false, 512, 512, 30, 30, 7.0, false, null]'  # as rows stored before BatchKey
 
 
 async def test_concurrent_claims_never_share_a_job(make_queue: Callable[..., Queue]) -> None:
@@ -245,10 +257,10 @@ async def test_concurrent_claims_never_share_a_job(make_queue: Callable[..., Que
 
     async def work(i: int) -> None:
         q = workers[i]
-        while batch := await q.claim(f"w{i}", model=MODEL, max_images=8):
+        while batch := await q.lifecycle.claim(f"w{i}", model=MODEL, max_images=8):
             claimed.extend(j.id for j in batch)
             await finish(q, f"w{i}", batch)
 
     await asyncio.gather(*(work(i) for i in range(4)))
     assert len(claimed) == 60 and len(set(claimed)) == 60
-    assert (await producer.stats()).jobs_by_status["succeeded"] == 60
+    assert (await producer.reads.stats()).jobs_by_status["succeeded"] == 60

@@ -11,17 +11,16 @@ from pathlib import Path
 import aiohttp
 import pytest
 from fake_engine import SleepEngine
-from fixtures_db import poll_until, write_config
+from fixtures_db import SettingsQueue, poll_until, write_config
 
-from db.queue import Queue
 from imaginebot.core import metrics
 from imaginebot.core.domain import JobSpec, JobStatus
 from worker.loop import Worker
 
 
-async def test_health_and_metrics_report_the_queue(queue: Queue) -> None:
-    await queue.enqueue(7, [JobSpec(prompt="a fox"), JobSpec(prompt="a cat")], model="tiny")
-    runner = await metrics.start_server(queue.stats, "127.0.0.1", 0, role="bot")
+async def test_health_and_metrics_report_the_queue(queue: SettingsQueue) -> None:
+    await queue.admission.enqueue(7, [JobSpec(prompt="a fox"), JobSpec(prompt="a cat")], model="tiny")
+    runner = await metrics.start_server(queue.reads.stats, "127.0.0.1", 0, role="bot")
     try:
         host, port = runner.addresses[0][:2]
         metrics.observe_batch(2.0, 4)
@@ -74,12 +73,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def test_worker_observes_seconds_per_image(queue: Queue) -> None:
+async def test_worker_observes_seconds_per_image(queue: SettingsQueue) -> None:
     before = metrics.REGISTRY.get_sample_value(COUNT) or 0.0
     total = metrics.REGISTRY.get_sample_value(SUM) or 0.0
-    [job] = await queue.enqueue(1, [JobSpec("a")], model="tiny")
+    [job] = await queue.admission.enqueue(1, [JobSpec("a")], model="tiny")
     stop = asyncio.Event()
-    task = asyncio.create_task(Worker(queue, SleepEngine("tiny", seconds=0.4), queue.settings, "w").run(stop))
+    task = asyncio.create_task(
+        Worker(queue.lifecycle, SleepEngine("tiny", seconds=0.4), queue.settings.queue, "w").run(stop)
+    )
     try:
         await poll_until(lambda: _succeeded(queue, job.id), what="the job")
     finally:
@@ -90,13 +91,13 @@ async def test_worker_observes_seconds_per_image(queue: Queue) -> None:
     assert 0.09 <= per_image < 1.0  # 0.4 s for 4 images
 
 
-async def _succeeded(q: Queue, job_id: str) -> bool:
-    return (await q.get_job(job_id)).status is JobStatus.SUCCEEDED
+async def _succeeded(q: SettingsQueue, job_id: str) -> bool:
+    return (await q.reads.get_job(job_id)).status is JobStatus.SUCCEEDED
 
 
 @pytest.mark.parametrize("db_backend", ["postgresql"])
 async def test_worker_process_serves_health_and_metrics(
-    db_url: str, tmp_path: Path, make_queue: Callable[..., Queue], spawn_worker
+    db_url: str, tmp_path: Path, make_queue: Callable[..., SettingsQueue], spawn_worker
 ) -> None:
     port = _free_port()
     q = make_queue()
@@ -119,7 +120,7 @@ async def test_worker_process_serves_health_and_metrics(
 
         await poll_until(healthy, within=60, interval=0.1, what="/health")
         before = _sample(await scrape(), COUNT)
-        [job] = await q.enqueue(1, [JobSpec("a fox")], model="tiny")
+        [job] = await q.admission.enqueue(1, [JobSpec("a fox")], model="tiny")
         await poll_until(lambda: _succeeded(q, job.id), within=30, what="the job")
         text = await scrape()
         assert _sample(text, COUNT) == before + 1

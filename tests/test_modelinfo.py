@@ -127,6 +127,9 @@ def test_hub_cache_location(tmp_path: Path) -> None:
 
 
 def test_modelinfo_is_torch_free() -> None:
-    code = "import sys, imaginebot.core.modelinfo; print([m for m in ('torch', 'diffusers') if m in sys.modules])"
+    code = (
+        "import sys, imaginebot.core.modelinfo; "
+        "print([m for m in ('torch', 'diffusers') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from interface_examples import INTERFACE_JOB
+from prompt_render import render_prompt
 
 from imaginebot.core.config import load_settings
 from imaginebot.core.domain import JobSpec, PromptPart, UserDefaults
@@ -18,7 +19,6 @@ from imaginebot.core.prompt import (
     dimensions,
     guidance_for_stylize,
     parse_prompt,
-    render_prompt,
     steps_for_quality,
 )
 from imaginebot.core.prompt_messages import PARAMETERS, known_parameters

@@ -6,9 +6,10 @@ import math
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prompt_render import render_prompt
 
 from imaginebot.core.domain import JobSpec, UserDefaults
-from imaginebot.core.prompt import ParserLimits, PromptError, dimensions, parse_prompt, render_prompt
+from imaginebot.core.prompt import ParserLimits, PromptError, dimensions, parse_prompt
 
 PROFILE = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

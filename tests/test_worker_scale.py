@@ -1,4 +1,4 @@
-"""Scale-out: several real worker processes (`python -m imaginebot.worker` with the fake engine) on one
+"""Scale-out: several real worker processes (`python -m fake_engine`) on one
 database — every job exactly once, model filtering, LISTEN/NOTIFY wake-ups, a clean exit on SIGTERM.
 
 The fake engine appends one JSON line per finished batch to an engine log shared by the processes
@@ -44,7 +44,7 @@ async def worker_log_has(tmp_path: Path, n: int, text: str) -> bool:
 
 
 async def count_status(q: Queue, ids: list[str], status: JobStatus) -> int:
-    async with q.read() as conn:
+    async with q.database.read() as conn:
         stmt = select(func.count()).select_from(Job).where(Job.id.in_(ids), Job.status == status)
         return int((await conn.execute(stmt)).scalar_one())
 
@@ -66,10 +66,12 @@ async def test_three_workers_run_sixty_jobs_exactly_once(
     q = make_queue(**sections)
     ids: list[str] = []
     for user in range(1, 7):
-        jobs = await q.enqueue(user, [JobSpec(f"user {user} job {k}") for k in range(10)], model=MODEL)
+        jobs = await q.admission.enqueue(
+            user, [JobSpec(f"user {user} job {k}") for k in range(10)], model=MODEL
+        )
         ids += [j.id for j in jobs]
     assert len(ids) == 60
-    await q.pause(actor="test")  # held back until all three workers are up, so they all compete
+    await q.admin.pause(actor="test")  # held back until all three workers are up, so they all compete
     config = write_config(tmp_path / "c.toml", db_url, **sections)
     engine_log = tmp_path / "engine.jsonl"
     procs = [spawn_worker(config, seconds=0.2, worker_id=f"w{n}", engine_log=engine_log) for n in range(3)]
@@ -77,7 +79,7 @@ async def test_three_workers_run_sixty_jobs_exactly_once(
         await poll_until(
             lambda n=n: worker_log_has(tmp_path, n, f"worker w{n} started"), within=60, what=f"worker w{n}"
         )
-    await q.resume(actor="test")
+    await q.admin.resume(actor="test")
     await poll_until(lambda: all_in(q, ids, JobStatus.SUCCEEDED), within=60, what="all 60 jobs to succeed")
     assert await terminate(procs) == [0, 0, 0]
 
@@ -86,7 +88,7 @@ async def test_three_workers_run_sixty_jobs_exactly_once(
     assert set(generated) == set(ids) and set(generated.values()) == {1}  # each job generated once
     assert all(len(b["jobs"]) <= 2 for b in batches)  # 4 images a job, 8 a batch
     assert len({b["pid"] for b in batches}) == 3  # all three workers took part
-    async with q.read() as conn:
+    async with q.database.read() as conn:
         attempts = Counter((await conn.execute(select(Job.attempts).where(Job.id.in_(ids)))).scalars())
         images = (
             await conn.execute(
@@ -98,15 +100,17 @@ async def test_three_workers_run_sixty_jobs_exactly_once(
     assert attempts == {1: 60}  # claimed once each: a second claim would count a second attempt
     assert sorted(r[0] for r in images) == sorted(ids)
     assert {tuple(r[1:]) for r in images} == {(4, 1, 4)}  # images 1…4 of every job, each once
-    assert (await q.quota_info(1)).used_today == 10  # charged once per job
+    assert (await q.reads.quota_info(1)).used_today == 10  # charged once per job
 
 
 async def test_a_worker_claims_only_jobs_of_its_own_model(
     db_url: str, tmp_path: Path, make_queue: Callable[..., Queue], spawn_worker: Spawn
 ) -> None:
     q = make_queue(quota=ROOMY_QUOTA)
-    mine = [j.id for j in await q.enqueue(1, [JobSpec("tiny job")] * 4, model=MODEL)]  # older: fairer
-    theirs = [j.id for j in await q.enqueue(2, [JobSpec("other job")] * 4, model=OTHER)]
+    mine = [
+        j.id for j in await q.admission.enqueue(1, [JobSpec("tiny job")] * 4, model=MODEL)
+    ]  # older: fairer
+    theirs = [j.id for j in await q.admission.enqueue(2, [JobSpec("other job")] * 4, model=OTHER)]
     engine_log = tmp_path / "engine.jsonl"
     other = spawn_worker(
         write_config(tmp_path / "other.toml", db_url, quota=ROOMY_QUOTA, gen={"model": OTHER}),
@@ -116,7 +120,7 @@ async def test_a_worker_claims_only_jobs_of_its_own_model(
     await poll_until(lambda: all_in(q, theirs, JobStatus.SUCCEEDED), within=60, what="the other model's jobs")
     await asyncio.sleep(1.0)  # the idle worker keeps claiming (poll 0.05 s, backing off to 1 s)
     assert await all_in(q, mine, JobStatus.QUEUED)
-    assert [(await q.get_job(i)).attempts for i in mine] == [0, 0, 0, 0]
+    assert [(await q.reads.get_job(i)).attempts for i in mine] == [0, 0, 0, 0]
 
     tiny = spawn_worker(
         write_config(tmp_path / "tiny.toml", db_url, quota=ROOMY_QUOTA),
@@ -138,13 +142,13 @@ async def test_listen_notify_wakes_an_idle_worker_process_at_once(
     sections = {"queue": {"poll_interval": 10}}  # polling alone would take 10 s
     q = make_queue(**sections)
     proc = spawn_worker(write_config(tmp_path / "c.toml", db_url, **sections), worker_id="w")
-    [first] = await q.enqueue(1, [JobSpec("first")], model=MODEL)
+    [first] = await q.admission.enqueue(1, [JobSpec("first")], model=MODEL)
     await poll_until(lambda: all_in(q, [first.id], JobStatus.SUCCEEDED), within=60, what="the first job")
     await asyncio.sleep(0.5)  # the worker found the queue empty again and waits (up to 10 s)
     waits = []
     for k in range(3):
         started = time.monotonic()
-        [job] = await q.enqueue(1, [JobSpec(f"job {k}")], model=MODEL)
+        [job] = await q.admission.enqueue(1, [JobSpec(f"job {k}")], model=MODEL)
         await poll_until(lambda j=job.id: all_in(q, [j], JobStatus.SUCCEEDED), within=9, what="the wake-up")
         waits.append(time.monotonic() - started)
         await asyncio.sleep(0.3)

@@ -31,6 +31,7 @@ from imaginebot.core import metrics
 from imaginebot.core.config import QueueSettings
 from imaginebot.core.domain import (
     AsyncEngine,
+    Failure,
     GenerationCancelled,
     GenerationError,
     GenResult,
@@ -245,16 +246,14 @@ class Worker:
             reason = str(exc).rstrip(".") or type(exc).__name__
             for job_id in batch.live():
                 status = await self.queue.fail(
-                    job_id, self.id, f"The image generator failed: {reason}.", retry=False
+                    job_id, self.id, Failure.ENGINE_FAILED, retry=False, detail=reason
                 )
                 self._log_failure(job_id, status, f"generation failed: {reason}")
             return
         except Exception:
             log.exception("worker %s: engine error for jobs %s", self.id, ", ".join(batch.live()))
             for job_id in batch.live():
-                status = await self.queue.fail(
-                    job_id, self.id, "The image generator hit an unexpected error.", retry=True
-                )
+                status = await self.queue.fail(job_id, self.id, Failure.ENGINE_ERROR, retry=True)
                 self._log_failure(job_id, status, "engine error")
             return
         metrics.observe_batch(batch.seconds, sum(len(r.images) for r in results))
@@ -272,9 +271,7 @@ class Worker:
         returned = {r.job_id for r in mine}
         for job_id in batch.live():
             if job_id not in returned:
-                status = await self.queue.fail(
-                    job_id, self.id, "The image generator returned no images.", retry=True
-                )
+                status = await self.queue.fail(job_id, self.id, Failure.NO_IMAGES, retry=True)
                 self._log_failure(job_id, status, "the engine returned no images")
             elif job_id not in won:
                 log.info("job %s: cancelled or lease lost; worker %s dropped its results", job_id, self.id)

@@ -18,7 +18,6 @@ from bot import messages
 from bot.client import NotAdmin
 from bot.replies import answer_privately
 from db.errors import NotFound, QueueRefusal
-from db.records import CancelOutcome, JobRecord
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
@@ -26,11 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 QUEUE_LINES = 25
-CANCELLED = {
-    CancelOutcome.REFUNDED: "cancelled before it started; its quota was refunded.",
-    CancelOutcome.STOPPING: "cancelled; it stops within a second or two.",
-    CancelOutcome.ALREADY_FINISHED: "had already finished; nothing changed.",
-}
 
 
 def is_admin(bot: ImagineBot, interaction: discord.Interaction) -> bool:
@@ -57,8 +51,10 @@ async def _answer(interaction: discord.Interaction, work: Callable[[], Awaitable
     async def text() -> str:
         try:
             return await work()
-        except (QueueRefusal, NotFound) as err:
-            return messages.refused(str(err))
+        except QueueRefusal as err:
+            return messages.refused(messages.refusal(err))
+        except NotFound as err:
+            return messages.refused(messages.not_found(err))
         except Exception:
             log.exception("/admin failed for user %s", interaction.user.id)
             return messages.internal_error()
@@ -66,17 +62,8 @@ async def _answer(interaction: discord.Interaction, work: Callable[[], Awaitable
     await answer_privately(interaction, text())
 
 
-async def _quota_text(bot: ImagineBot, user_id: int) -> str:
-    info = await bot.queue.quota_info(user_id)
-    override = " (set for them)" if info.limit_overridden else ""
-    ban = f" — **banned**{': ' + info.ban_reason if info.ban_reason else ''}" if info.banned else ""
-    return (f"<@{user_id}>: {info.used_today}/{info.daily_limit}{override} used today, "
-            f"{info.left_today} left; {info.queued} queued, {info.running} running{ban}")
-
-
-def _queue_line(job: JobRecord) -> str:
-    where = f"#{job.position}" if job.position else f"{job.progress}%"
-    return f"`{job.id}` {job.status.value} {where} <@{job.user_id}> {job.kind.value}: {job.spec.prompt[:60]}"
+async def _quota_text(bot: ImagineBot, user_id: int, *, changed: bool = False) -> str:
+    return messages.admin_quota(await bot.queue.reads.quota_info(user_id), changed=changed)
 
 
 class QuotaGroup(app_commands.Group):
@@ -95,8 +82,8 @@ class QuotaGroup(app_commands.Group):
         bot = _bot(interaction)
 
         async def work() -> str:
-            await bot.queue.quota_set(member.id, daily_jobs, actor=_actor(interaction))
-            return "✅ " + await _quota_text(bot, member.id)
+            await bot.queue.admin.quota_set(member.id, daily_jobs, actor=_actor(interaction))
+            return await _quota_text(bot, member.id, changed=True)
 
         await _answer(interaction, work)
 
@@ -106,8 +93,8 @@ class QuotaGroup(app_commands.Group):
         bot = _bot(interaction)
 
         async def work() -> str:
-            await bot.queue.quota_reset(member.id, actor=_actor(interaction))
-            return "✅ " + await _quota_text(bot, member.id)
+            await bot.queue.admin.quota_reset(member.id, actor=_actor(interaction))
+            return await _quota_text(bot, member.id, changed=True)
 
         await _answer(interaction, work)
 
@@ -122,10 +109,8 @@ class AdminGroup(app_commands.Group):
     @app_commands.describe(member="who", reason="shown to them when they try")
     async def ban(self, interaction: discord.Interaction, member: discord.User, reason: str = "") -> None:
         async def work() -> str:
-            dropped = await self.bot.queue.ban(member.id, reason=reason, actor=_actor(interaction))
-            why = f": {reason}" if reason else "."
-            extra = f" {dropped} waiting job(s) cancelled and refunded." if dropped else ""
-            return f"⛔ <@{member.id}> is banned{why}{extra}"
+            dropped = await self.bot.queue.admin.ban(member.id, reason=reason, actor=_actor(interaction))
+            return messages.admin_banned(member.id, reason, dropped)
 
         await _answer(interaction, work)
 
@@ -133,21 +118,17 @@ class AdminGroup(app_commands.Group):
     @app_commands.describe(member="who")
     async def unban(self, interaction: discord.Interaction, member: discord.User) -> None:
         async def work() -> str:
-            await self.bot.queue.unban(member.id, actor=_actor(interaction))
-            return f"✅ <@{member.id}> may generate images again."
+            await self.bot.queue.admin.unban(member.id, actor=_actor(interaction))
+            return messages.admin_unbanned(member.id)
 
         await _answer(interaction, work)
 
     @app_commands.command(name="queue", description="The running and waiting jobs")
     async def queue_(self, interaction: discord.Interaction) -> None:
         async def work() -> str:
-            jobs = await self.bot.queue.queue_list()
-            head = "⏸️ The queue is paused.\n" if await self.bot.queue.is_paused() else ""
-            if not jobs:
-                return head + "The queue is empty."
-            lines = [_queue_line(j) for j in jobs[:QUEUE_LINES]]
-            more = f"\n… and {len(jobs) - QUEUE_LINES} more" if len(jobs) > QUEUE_LINES else ""
-            return head + "\n".join(lines) + more
+            reads = self.bot.queue.reads
+            jobs = await reads.queue_list()
+            return messages.admin_queue(jobs, paused=await reads.is_paused(), shown=QUEUE_LINES)
 
         await _answer(interaction, work)
 
@@ -155,24 +136,24 @@ class AdminGroup(app_commands.Group):
     @app_commands.describe(job="the job id, as shown by /admin queue")
     async def cancel(self, interaction: discord.Interaction, job: str) -> None:
         async def work() -> str:
-            outcome = await self.bot.queue.cancel(job.strip(), actor=_actor(interaction))
-            return f"✅ Job `{job.strip()}` {CANCELLED[outcome]}"
+            outcome = await self.bot.queue.admin.cancel(job.strip(), actor=_actor(interaction))
+            return messages.admin_cancelled(job.strip(), outcome)
 
         await _answer(interaction, work)
 
     @app_commands.command(name="pause", description="Stop starting new jobs (running ones finish)")
     async def pause(self, interaction: discord.Interaction) -> None:
         async def work() -> str:
-            await self.bot.queue.pause(actor=_actor(interaction))
-            return "⏸️ The queue is paused: no new jobs are accepted or started until /admin resume."
+            await self.bot.queue.admin.pause(actor=_actor(interaction))
+            return messages.admin_paused()
 
         await _answer(interaction, work)
 
     @app_commands.command(name="resume", description="Start jobs again")
     async def resume(self, interaction: discord.Interaction) -> None:
         async def work() -> str:
-            await self.bot.queue.resume(actor=_actor(interaction))
-            return "▶️ The queue is running again."
+            await self.bot.queue.admin.resume(actor=_actor(interaction))
+            return messages.admin_resumed()
 
         await _answer(interaction, work)
 

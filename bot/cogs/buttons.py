@@ -20,7 +20,7 @@ from bot import messages
 from bot.replies import Refusal, reply_ephemeral
 from bot.submit import delivery_target, submit
 from db.records import JobRecord
-from imaginebot.core.domain import VARIATION_STRENGTHS, JobKind, JobStatus, VariationStrength
+from imaginebot.core.domain import VARIATION_STRENGTHS, ImageRef, JobKind, JobStatus, VariationStrength
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
@@ -31,6 +31,15 @@ UPSCALE, VARY, REROLL, VARY_SUBTLE, VARY_STRONG = "u", "v", "r", "vsub", "vstr"
 TEMPLATE = r"ib:(?P<action>u|v|r|vsub|vstr):(?P<job>[A-Za-z0-9_-]{1,40}):(?P<index>[0-4])"
 LABELS = {VARY_SUBTLE: "Vary (Subtle)", VARY_STRONG: "Vary (Strong)", REROLL: "🔄"}
 GRID_KINDS = (JobKind.IMAGINE, JobKind.REROLL, JobKind.VARIATION)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Plan:
+    """The job a button press asks for: its kind, source image and img2img strength (None: the default)."""
+
+    kind: JobKind
+    parent: ImageRef | None = None
+    strength: float | None = None
 
 
 def custom_id(action: str, job_id: str, index: int) -> str:
@@ -75,10 +84,10 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPLAT
 
         async def make_jobs() -> list[JobRecord]:
             job = await self._source(bot, interaction)
-            kind, parent, strength = self._plan(job)
-            spec = job.spec if kind is JobKind.UPSCALE else dataclasses.replace(job.spec, seed=None)
-            return await bot.queue.enqueue(
-                user_id, [spec], kind=kind, model=job.model, parent=parent, strength=strength,
+            plan = self._plan(job)
+            spec = job.spec if plan.kind is JobKind.UPSCALE else dataclasses.replace(job.spec, seed=None)
+            return await bot.queue.admission.enqueue(
+                user_id, [spec], kind=plan.kind, model=job.model, parent=plan.parent, strength=plan.strength,
                 delivery=delivery_target(interaction),
             )
 
@@ -86,7 +95,7 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPLAT
 
     async def _source(self, bot: ImagineBot, interaction: discord.Interaction) -> JobRecord:
         """The job the button belongs to, if the press is valid (else Refusal: never trust a custom_id)."""
-        job = await bot.queue.find_job(self.job_id)
+        job = await bot.queue.reads.find_job(self.job_id)
         if job is None or not self._fits(job):
             raise Refusal(messages.unknown_button())
         if job.guild_id is not None and job.guild_id != interaction.guild_id:
@@ -95,19 +104,19 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPLAT
             raise Refusal(messages.button_not_ready())
         return job
 
-    def _plan(self, job: JobRecord) -> tuple[JobKind, tuple[str, int] | None, float | None]:
-        """(kind, parent image, strength) of the job this press asks for."""
+    def _plan(self, job: JobRecord) -> _Plan:
+        """The job this press asks for."""
         if self.action == UPSCALE:
-            return JobKind.UPSCALE, (job.id, self.index), None
+            return _Plan(JobKind.UPSCALE, ImageRef(job.id, self.index))
         if self.action == VARY:
-            return JobKind.VARIATION, (job.id, self.index), None
+            return _Plan(JobKind.VARIATION, ImageRef(job.id, self.index))
         if self.action == REROLL and job.kind is JobKind.VARIATION and job.parent_job_id and job.parent_index:
             # Re-rolling a grid of variations makes new variations of the same source image.
-            return JobKind.VARIATION, (job.parent_job_id, job.parent_index), job.strength
+            return _Plan(JobKind.VARIATION, ImageRef(job.parent_job_id, job.parent_index), job.strength)
         if self.action == REROLL:
-            return JobKind.REROLL, None, None
+            return _Plan(JobKind.REROLL)
         mode = VariationStrength.SUBTLE if self.action == VARY_SUBTLE else VariationStrength.STRONG
-        return JobKind.VARIATION, (job.id, 1), VARIATION_STRENGTHS[mode]
+        return _Plan(JobKind.VARIATION, ImageRef(job.id, 1), VARIATION_STRENGTHS[mode])
 
 
 def grid_view(job_id: str) -> discord.ui.View:

@@ -32,9 +32,9 @@ class Imagine(commands.Cog):
 
         async def make_jobs() -> list[JobRecord]:
             # The user's defaults are read first: they decide what the prompt means (PromptError → ephemeral).
-            defaults = await self.bot.queue.get_settings(user_id)
+            defaults = await self.bot.queue.admission.get_settings(user_id)
             specs = parse_prompt(prompt, self.bot.limits, defaults)
-            return await self.bot.queue.enqueue(
+            return await self.bot.queue.admission.enqueue(
                 user_id, specs, model=self.bot.model, delivery=delivery_target(interaction)
             )
 

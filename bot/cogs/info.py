@@ -41,21 +41,16 @@ class Info(commands.Cog):
             return messages.internal_error()
 
     async def _info_lines(self, user_id: int) -> str:
-        q = self.bot.queue
-        quota = await q.quota_info(user_id)
+        reads = self.bot.queue.reads
+        quota = await reads.quota_info(user_id)
         lines = [messages.quota_line(quota.used_today, quota.daily_limit, quota.resets_at)]
         if quota.banned:
             lines.append(messages.banned_line(quota.ban_reason))
-        jobs = await q.user_jobs(user_id, [JobStatus.QUEUED, JobStatus.RUNNING])
-        lines.append(f"**Queued:** {quota.queued}   **Running:** {quota.running}")
-        for job in jobs[:MAX_JOB_LINES]:
-            if job.status is JobStatus.RUNNING:
-                state = f"running, {job.progress}%"
-            else:
-                state = f"queued, position {job.position}" if job.position else "queued"
-            lines.append(messages.job_line(job.id, job.spec.prompt, state))
+        jobs = await reads.user_jobs(user_id, [JobStatus.QUEUED, JobStatus.RUNNING])
+        lines.append(messages.info_counts(quota.queued, quota.running))
+        lines += [messages.job_line(j.id, j.spec.prompt, messages.job_state(j)) for j in jobs[:MAX_JOB_LINES]]
         if len(jobs) > MAX_JOB_LINES:
-            lines.append(f"… and {len(jobs) - MAX_JOB_LINES} more")
+            lines.append(messages.more_lines(len(jobs) - MAX_JOB_LINES))
         return "\n".join(lines)
 
     @app_commands.command(name="settings", description="Your defaults for prompts that don't say otherwise")
@@ -80,14 +75,14 @@ class Info(commands.Cog):
         await answer_privately(interaction, self._settings_text(interaction.user.id, changes, reset))
 
     async def _settings_text(self, user_id: int, changes: dict[str, object], reset: bool) -> str:
-        q = self.bot.queue
+        admission = self.bot.queue.admission
         try:
-            current = UserDefaults() if reset else await q.get_settings(user_id)
+            current = UserDefaults() if reset else await admission.get_settings(user_id)
             if not reset and all(v is None for v in changes.values()):
                 text = messages.settings_show(messages.settings_summary(current.to_json()))
             else:
                 updated = self._validated(current, changes)
-                await q.set_settings(user_id, updated)
+                await admission.set_settings(user_id, updated)
                 text = messages.settings_saved(messages.settings_summary(updated.to_json()))
         except PromptError as err:
             text = messages.refused(str(err))

@@ -1,4 +1,5 @@
-"""The `imaginebot` command line. Handlers are imported lazily so `parse` starts without torch or discord."""
+"""The `imaginebot` command line: the arguments, and one module per command (imaginebot/app/<command>.py),
+imported lazily so that `parse` starts without torch, discord or SQLAlchemy."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ HANDLERS = {
     "parse": "imaginebot.app.parse:run_parse",
     "imagine": "imaginebot.app.imagine:run_imagine",
     "run": "imaginebot.app.run:run_bot",
-    "worker": "imaginebot.app.admin:run_worker",
-    "db": "imaginebot.app.admin:run_db",
+    "worker": "imaginebot.app.worker:run_worker",
+    "db": "imaginebot.app.database:run_db",
     "make-tiny-model": "imaginebot.app.make_tiny_model:run_make_tiny_model",
     "admin": "imaginebot.app.admin:run_admin",
-    "jobs": "imaginebot.app.admin:run_jobs",
+    "jobs": "imaginebot.app.jobs:run_jobs",
 }
 
 

@@ -15,12 +15,17 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from imaginebot.app import messages
 from imaginebot.core.config import Settings, load_settings
 from imaginebot.core.domain import JobStatus
 from imaginebot.core.images import grid_png
 from imaginebot.core.prompt import ParserLimits, PromptError, parse_prompt
+
+if TYPE_CHECKING:
+    from db.queue import Queue
+    from db.reads import Reads
 
 # libgomp's own default spin count (spin briefly, then sleep), set explicitly so that importing `gen`
 # keeps it instead of choosing passive waits for a shared, long-running process (see gen/__init__.py):
@@ -37,28 +42,35 @@ def run_imagine(args: argparse.Namespace) -> int:
 
 
 async def _imagine(settings: Settings, prompt: str, out: Path, user_id: int) -> int:
-    from db.queue import Queue, QueueRefusal
-    from db.session import DatabaseError, create_engine, upgrade_schema
+    from db.errors import QueueRefusal
+    from db.migrate import check_schema, upgrade_schema
+    from db.session import DatabaseError
+    from imaginebot.app.common import open_queue
 
-    db_engine = create_engine(settings.database)
+    queue = open_queue(settings)
     try:
         try:
-            await upgrade_schema(db_engine)  # the embedded default needs no separate `db upgrade` step
-            queue = Queue(db_engine, settings)
-            defaults = await queue.get_settings(user_id)
+            if queue.engine.dialect.name == "sqlite":
+                await upgrade_schema(queue.engine)  # the embedded default needs no `db upgrade` step
+            else:  # a shared database is migrated by its operator, deliberately, never as a side effect
+                await check_schema(queue.engine)
+            defaults = await queue.admission.get_settings(user_id)
             specs = parse_prompt(prompt, ParserLimits.from_settings(settings), defaults)
-            jobs = await queue.enqueue(user_id, specs, model=settings.gen.model)
-        except (PromptError, QueueRefusal, DatabaseError) as err:
+            jobs = await queue.admission.enqueue(user_id, specs, model=settings.gen.model)
+        except QueueRefusal as err:
+            print(f"imaginebot: {messages.refusal(err)}", file=sys.stderr)
+            return 2
+        except (PromptError, DatabaseError) as err:
             print(f"imaginebot: {err}", file=sys.stderr)
             return 2
         ids = [job.id for job in jobs]
         scheduler = await _generate(settings, queue, ids)
-        return await _write_results(queue, ids, out, scheduler)
+        return await _write_results(queue.reads, ids, out, scheduler)
     finally:
-        await db_engine.dispose()
+        await queue.close()
 
 
-async def _generate(settings: Settings, queue: Any, ids: list[str]) -> str:
+async def _generate(settings: Settings, queue: Queue, ids: list[str]) -> str:
     """Run an embedded worker (or wait for an external one) until every job has finished."""
     stop = asyncio.Event()
     worker_task: asyncio.Task[None] | None = None
@@ -70,9 +82,9 @@ async def _generate(settings: Settings, queue: Any, ids: list[str]) -> str:
         engine = await asyncio.to_thread(load_engine, settings.gen, settings.data_dir)
         pipe = getattr(getattr(engine, "engine", None), "pipe", None)
         scheduler = type(pipe.scheduler).__name__ if pipe is not None else scheduler
-        worker_task = asyncio.create_task(Worker(queue, engine, settings).run(stop))
+        worker_task = asyncio.create_task(Worker(queue.lifecycle, engine, settings.queue).run(stop))
     try:
-        await _watch(queue, ids, worker_task)
+        await _watch(queue.reads, ids, worker_task)
     finally:
         stop.set()
         if worker_task is not None:
@@ -81,7 +93,7 @@ async def _generate(settings: Settings, queue: Any, ids: list[str]) -> str:
     return scheduler
 
 
-async def _watch(queue: Any, ids: list[str], worker_task: asyncio.Task[None] | None) -> None:
+async def _watch(reads: Reads, ids: list[str], worker_task: asyncio.Task[None] | None) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
@@ -99,7 +111,7 @@ async def _watch(queue: Any, ids: list[str], worker_task: asyncio.Task[None] | N
                 worker_task.result()  # surface a crashed worker instead of waiting forever
                 raise RuntimeError("the worker stopped before the jobs finished")
             for job_id in list(pending):
-                job = await queue.get_job(job_id)
+                job = await reads.get_job(job_id)
                 bar.update(tasks[job_id], completed=100 if job.status.finished else job.progress)
                 if job.status.finished:
                     pending.discard(job_id)
@@ -113,15 +125,15 @@ def _stderr_console() -> Any:
     return Console(stderr=True)
 
 
-async def _write_results(queue: Any, ids: list[str], out: Path, scheduler: str) -> int:
+async def _write_results(reads: Reads, ids: list[str], out: Path, scheduler: str) -> int:
     code = 0
     for job_id in ids:
-        job = await queue.get_job(job_id)
+        job = await reads.get_job(job_id)
         if job.status is not JobStatus.SUCCEEDED:
-            print(f"imaginebot: job {job_id} {job.status}: {job.error or 'no reason given'}", file=sys.stderr)
+            print(f"imaginebot: {messages.job_not_succeeded(job)}", file=sys.stderr)
             code = 1
             continue
-        images = await queue.get_images(job_id)
+        images = await reads.get_images(job_id)
         folder = out / job_id
         folder.mkdir(parents=True, exist_ok=True)
         paths = []

@@ -1,4 +1,4 @@
-"""`imaginebot imagine` and `imaginebot make-tiny-model`."""
+"""`imaginebot make-tiny-model DIR`: write the small random-weight pipeline used offline and in tests."""
 
 from __future__ import annotations
 

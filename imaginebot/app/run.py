@@ -14,8 +14,8 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
-from imaginebot.core.config import Settings, load_settings
 from imaginebot.app.logs import setup_logging
+from imaginebot.core.config import Settings, load_settings
 
 if TYPE_CHECKING:
     from db.queue import Queue
@@ -42,11 +42,11 @@ async def serve(
     go to discord.py's Client.
     """
     from bot.client import ImagineBot, point_discord_at
-    from db.queue import Queue
-    from db.session import check_schema
+    from db.migrate import check_schema
+    from imaginebot.app.common import open_queue
 
     stop = stop or asyncio.Event()
-    queue = Queue.open(settings)
+    queue = open_queue(settings)
     metrics_server = None
     try:
         await check_schema(queue.engine)
@@ -54,7 +54,7 @@ async def serve(
             from imaginebot.core import metrics
 
             metrics_server = await metrics.start_server(
-                queue.stats, settings.metrics.host, settings.metrics.port, role="bot"
+                queue.reads.stats, settings.metrics.host, settings.metrics.port, role="bot"
             )
         point_discord_at(settings)
         worker_stop = asyncio.Event()
@@ -100,7 +100,7 @@ async def _embedded_worker(
         log.info("loading model %s for the embedded worker", settings.gen.model)
         engine = await asyncio.to_thread(load_engine, settings.gen, settings.data_dir)
     try:
-        await Worker(queue, engine, settings).run(stop)
+        await Worker(queue.lifecycle, engine, settings.queue).run(stop)
     finally:
         closer = getattr(engine, "aclose", None)
         if owned and closer is not None:

@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from db.queue import Queue
 from db.migrate import check_schema
-from imaginebot.app.common import guarded
+from db.queue import Queue
+from imaginebot.app.common import guarded, open_queue
 from imaginebot.app.logs import setup_logging
 from imaginebot.core import metrics
 from imaginebot.core.config import ConfigError, Settings, load_settings
@@ -48,7 +48,7 @@ async def serve(settings: Settings, make_engine: EngineFactory, *, worker_id: st
     With `metrics.enabled`, /health and /metrics are served from before the engine loads until the
     worker has stopped.
     """
-    queue = Queue.open(settings)
+    queue = open_queue(settings)
     server = None
     try:
         await check_schema(queue.engine)

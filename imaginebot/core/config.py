@@ -16,10 +16,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from imaginebot.core.modelinfo import TINY_MODEL
+
 ENV_PREFIX = "IMAGINEBOT_"
 CONFIG_ENV = "IMAGINEBOT_CONFIG"
 TOKEN_ENV = "DISCORD_TOKEN"
-TINY_MODEL = "tiny"
 
 
 class ConfigError(Exception):

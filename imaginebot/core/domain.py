@@ -6,6 +6,7 @@ Nothing here imports torch, discord or SQLAlchemy, so `imaginebot parse` and the
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -33,6 +34,24 @@ class JobStatus(enum.StrEnum):
     @property
     def finished(self) -> bool:
         return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class Failure(enum.StrEnum):
+    """Why a job ended without images (stored in `jobs.failure`; each face words it for its readers)."""
+
+    ENGINE_FAILED = "engine_failed"  # the engine refused the batch (GenerationError); detail: its message
+    ENGINE_ERROR = "engine_error"  # an unexpected exception in the engine; retried, then failed
+    NO_IMAGES = "no_images"  # the engine returned no result for the job; retried, then failed
+    WORKER_LOST = "worker_lost"  # its worker stopped renewing the lease too often; detail: the attempts
+    BANNED = "banned"  # cancelled while queued because its user was banned
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """One image of a finished job: the source of an upscale or a variation (U1…U4, V1…V4)."""
+
+    job_id: str
+    index: int  # 1-based
 
 
 class VariationStrength(enum.StrEnum):
@@ -107,6 +126,38 @@ class JobSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchKey:
+    """What requests must share to run in one forward pass (see GenRequest.batch_key)."""
+
+    family: str  # "txt2img" or "img2img"
+    upscale: bool
+    width: int
+    height: int
+    steps: int
+    effective_steps: int
+    guidance_scale: float
+    tile: bool
+    strength: float | None
+
+    def as_json(self) -> str:
+        """The JSON array stored in `jobs.batch_key`, by which the claim groups jobs into a batch. Rows
+        written before this type existed hold the same text: keep the field order and the encoding."""
+        return json.dumps(
+            [
+                self.family,
+                self.upscale,
+                self.width,
+                self.height,
+                self.steps,
+                self.effective_steps,
+                self.guidance_scale,
+                self.tile,
+                self.strength,
+            ]
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class GenRequest:
     """One job's worth of work inside a batch.
 
@@ -126,10 +177,10 @@ class GenRequest:
     def image_count(self) -> int:
         return self.kind.image_count
 
-    def batch_key(self) -> tuple[Any, ...]:
+    def batch_key(self) -> BatchKey:
         """Requests with equal keys can share one forward pass."""
         img2img = self.kind in (JobKind.VARIATION, JobKind.UPSCALE)
-        return (
+        return BatchKey(
             "img2img" if img2img else "txt2img",
             self.kind is JobKind.UPSCALE,
             self.spec.width,

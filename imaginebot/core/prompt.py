@@ -46,7 +46,6 @@ __all__ = [
     "dimensions",
     "guidance_for_stylize",
     "parse_prompt",
-    "render_prompt",
     "steps_for_quality",
 ]
 
@@ -56,7 +55,6 @@ _RATIO = re.compile(r"([0-9]+):([0-9]+)")
 _DECIMAL = re.compile(r"[0-9]+\.?[0-9]*|\.[0-9]+")
 _WEIGHT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?=\s|\Z)")
 _QUALITIES: dict[Decimal, float] = {Decimal("0.25"): 0.25, Decimal("0.5"): 0.5, Decimal("1"): 1.0}
-_QUALITY_TEXT = {0.25: ".25", 0.5: ".5", 1.0: "1"}
 # Longer numbers than this are out of every range; it also keeps int() away from huge digit strings.
 _MAX_DIGITS = 30
 
@@ -117,26 +115,6 @@ def parse_prompt(
         spec, repeat = _parse_one(variant, limits, defaults or UserDefaults())
         jobs.extend([spec] * repeat)
     return jobs
-
-
-def render_prompt(spec: JobSpec) -> str:
-    """The spec's text with every parameter written out, so that it parses back to the same spec.
-
-    Meant for specs parse_prompt made (their text has no braces); `--repeat` is not written.
-    """
-    words = [_escape(spec.prompt)]
-    if spec.negative_prompt:
-        words.append(f"--no {_escape(spec.negative_prompt)}")
-    words.append(f"--ar {spec.aspect_ratio}")
-    if spec.seed is not None:
-        words.append(f"--seed {spec.seed}")
-    words.append(f"--chaos {spec.chaos}")
-    words.append(f"--stylize {spec.stylize}")
-    words.append(f"--quality {_QUALITY_TEXT.get(spec.quality, repr(spec.quality))}")
-    words.append(f"--stop {spec.stop}")
-    if spec.tile:
-        words.append("--tile")
-    return " ".join(words)
 
 
 # --- one expansion ------------------------------------------------------------------------------
@@ -327,8 +305,3 @@ def _weights(prompt: str) -> tuple[PromptPart, ...]:
         shown = "0" if total == 0 else format(total.normalize(), "f")
         raise PromptError(msg.weights_not_positive(shown))
     return tuple(parts)
-
-
-def _escape(text: str) -> str:
-    """Keep a backslash before a comma through the `\\,` escape when the text is parsed again."""
-    return text.replace("\\,", "\\\\,")

@@ -1,23 +1,31 @@
-"""Plumbing shared by the queue's parts: the engine, transactions, the clock and wake-ups."""
+"""One database as the queue's roles share it: the engine, transactions, the clock and wake-ups.
+
+Every role of a `Queue` (admission, lifecycle, outbox, admin, reads) holds the same `Database`, so they
+share one connection pool, one SQLite write lock and one set of in-process waiters: an enqueue wakes the
+embedded worker waiting in `Lifecycle.wakeup()` at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, Table, select, text
+from sqlalchemy import Insert, RowMapping, Table, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db.models import Base, Job
+from db.policy import QueuePolicy
 from db.session import writer
-from imaginebot.core.config import Settings
 
 NOTIFY_CHANNEL = "imaginebot_jobs"
 Clock = Callable[[], datetime]
+
+# What ends a job's lease (every transition out of `running` sets these).
+RELEASED = {"lease_owner": None, "lease_expires_at": None}
 
 # The columns a JobRecord is built from (everything but the internal batching and lease fields).
 JOB_COLUMNS = [c for c in Job.__table__.c if c.name not in ("batch_key", "lease_owner", "lease_expires_at")]
@@ -35,10 +43,10 @@ def next_reset(now: datetime) -> datetime:
     return day_start(now) + timedelta(days=1)
 
 
-class QueueCore:
-    def __init__(self, engine: AsyncEngine, settings: Settings, *, clock: Clock | None = None) -> None:
+class Database:
+    def __init__(self, engine: AsyncEngine, policy: QueuePolicy, *, clock: Clock | None = None) -> None:
         self.engine = engine
-        self.settings = settings
+        self.policy = policy
         self.dialect = engine.dialect.name
         self._writer = writer(engine)
         self._clock = clock or utc_now
@@ -52,7 +60,7 @@ class QueueCore:
 
     @property
     def lease(self) -> timedelta:
-        return timedelta(seconds=self.settings.queue.lease_seconds)
+        return timedelta(seconds=self.policy.lease_seconds)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -92,9 +100,10 @@ class QueueCore:
     def remove_waiter(self, event: asyncio.Event) -> None:
         self._waiters.discard(event)
 
-    async def _job_rows(
+    async def job_rows(
         self, conn: AsyncConnection, where: Any, *, order: Any = None, limit: int | None = None
-    ):
+    ) -> Sequence[RowMapping]:
+        """Jobs matching `where` as mappings of JOB_COLUMNS (what JobRecord.from_row reads)."""
         stmt = select(*JOB_COLUMNS).where(where)
         if order is not None:
             stmt = stmt.order_by(*order) if isinstance(order, list | tuple) else stmt.order_by(order)
