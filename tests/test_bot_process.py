@@ -85,7 +85,7 @@ async def test_sigkill_mid_job_then_restart_delivers_once_and_old_buttons_work(
     standin: DiscordStandIn, bot_db_url: str, tiny_model_dir: Path, tmp_path: Path,
     processes: list[subprocess.Popen[bytes]],
 ) -> None:
-    env = bot_env(standin, bot_db_url, gen__model=str(tiny_model_dir), gen__steps=40,
+    env = bot_env(standin, bot_db_url, gen__model=str(tiny_model_dir), gen__steps=150,
                   gen__base_resolution=128, app__data_dir=str(tmp_path / "data"))
     alice = standin.add_member("alice")
     queue = open_queue(settings_for(bot_db_url))
@@ -99,12 +99,22 @@ async def test_sigkill_mid_job_then_restart_delivers_once_and_old_buttons_work(
 
         ix = await standin.slash(alice, "imagine", {"prompt": "a slow painting"})
         assert (await ix.wait_ack(5)).elapsed < 3
-        progress_id = ix.original["id"]
-        await standin.wait_for_message(lambda m: m["id"] == progress_id and "%" in m["content"], 60)
+
+        async def running_with_progress_message() -> JobRecord | None:
+            """The new job once a worker holds it and its public progress message exists: read from the
+            database, not from a "%" edit (a fast job may never show one; a busy bot answers privately
+            first and posts the progress message separately)."""
+            jobs = await queue.reads.history(user=int(alice["id"]))
+            new = [j for j in jobs if j.id != old.id and j.progress_message_id is not None]
+            return new[0] if new and new[0].status is JobStatus.RUNNING else None
+
+        # 150 steps take seconds even on a fast CPU: the kill lands while the job runs.
+        await wait_until(running_with_progress_message, 60, "the new job running")
         first.send_signal(signal.SIGKILL)
         assert await asyncio.to_thread(first.wait, 10) == -signal.SIGKILL
         (slow, _old) = await queue.reads.history(user=int(alice["id"]))
         assert slow.status is JobStatus.RUNNING and slow.delivered_at is None
+        progress_id = str(slow.progress_message_id)
 
         second = spawn(processes, [IMAGINEBOT, "run"], env, tmp_path)
         await wait_identified(standin, 2, second)
