@@ -46,7 +46,7 @@ class ImagineBot(commands.Bot):
         intents.guilds = True  # channels, roles and permissions; no privileged intent is needed
         super().__init__(
             command_prefix=commands.when_mentioned, intents=intents, help_command=None,
-            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True), **options,
+            allowed_mentions=discord.AllowedMentions.none(), **options,  # job messages: owner_only()
         )
         self.settings = settings
         self.queue = queue

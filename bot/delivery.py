@@ -25,6 +25,7 @@ from discord.ext import commands
 
 from bot import messages
 from bot.cogs.buttons import grid_view, upscale_view
+from bot.replies import owner_only
 from db.records import JobRecord
 from imaginebot.core.domain import JobKind, JobStatus
 from imaginebot.core.images import fit_under, grid_png
@@ -118,7 +119,7 @@ class Delivery(commands.Cog):
         msg = self._channel(job).get_partial_message(job.progress_message_id)
         text = messages.progress(job.spec.prompt, job.user_id, job.progress, job.kind)
         try:
-            await msg.edit(content=text, attachments=files)
+            await msg.edit(content=text, attachments=files, allowed_mentions=owner_only(job.user_id))
         except discord.HTTPException as exc:
             log.info("job %s: progress edit failed (%s)", job.id, exc)
 
@@ -166,7 +167,8 @@ class Delivery(commands.Cog):
             encoded = await asyncio.to_thread(fit_under, png, limit)
             file = discord.File(io.BytesIO(encoded.data), filename=f"{job.id}.{encoded.ext}")
             try:
-                sent = await self._channel(job).send(content, file=file, view=view, nonce=job.id)
+                sent = await self._channel(job).send(
+                    content, file=file, view=view, nonce=job.id, allowed_mentions=owner_only(job.user_id))
                 break
             except discord.HTTPException as exc:
                 if exc.code != TOO_LARGE or limit < 64 * 1024:
@@ -188,9 +190,11 @@ class Delivery(commands.Cog):
             return None
         if job.progress_message_id:
             msg = self._channel(job).get_partial_message(job.progress_message_id)
-            await msg.edit(content=f"<@{job.user_id}> {text}", attachments=[])
+            await msg.edit(content=f"<@{job.user_id}> {text}", attachments=[],
+                           allowed_mentions=owner_only(job.user_id))
             return int(job.progress_message_id)
-        sent = await self._channel(job).send(f"<@{job.user_id}> {text}", nonce=job.id)
+        sent = await self._channel(job).send(f"<@{job.user_id}> {text}", nonce=job.id,
+                                             allowed_mentions=owner_only(job.user_id))
         return sent.id
 
     async def _tell_privately(self, job: JobRecord, text: str) -> bool:
@@ -208,7 +212,7 @@ class Delivery(commands.Cog):
             self.bot._connection,
         )
         try:
-            await webhook.send(text, ephemeral=True)
+            await webhook.send(text, ephemeral=True, allowed_mentions=owner_only(job.user_id))
         except discord.HTTPException as exc:
             log.info("job %s: ephemeral failure notice failed (%s)", job.id, exc)
             return False

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import discord
+
 from db.errors import (
     Banned,
     JobNotFound,
@@ -24,8 +26,10 @@ KIND_LABEL = {JobKind.IMAGINE: "", JobKind.REROLL: "Re-roll", JobKind.VARIATION:
 
 
 def _p(prompt: str) -> str:
+    """A prompt as shown in a message: shortened, its markdown shown as typed, and no mention in it
+    that could ping (`@everyone`, `<@id>`, `<@&role>` get a zero-width space after the `@`)."""
     text = prompt if len(prompt) <= PROMPT_SHOWN else prompt[: PROMPT_SHOWN - 1] + "…"
-    return text.replace("*", "\\*")
+    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
 
 
 def _ts(when: datetime) -> str:
@@ -237,7 +241,8 @@ def admin_queue(jobs: list[JobRecord], *, paused: bool, shown: int) -> str:
 
 def _admin_queue_line(job: JobRecord) -> str:
     where = f"#{job.position}" if job.position else f"{job.progress}%"
-    return f"`{job.id}` {job.status.value} {where} <@{job.user_id}> {job.kind.value}: {job.spec.prompt[:60]}"
+    prompt = _p(job.spec.prompt[:60])
+    return f"`{job.id}` {job.status.value} {where} <@{job.user_id}> {job.kind.value}: {prompt}"
 
 
 def admin_cancelled(job_id: str, outcome: CancelOutcome) -> str:

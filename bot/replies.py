@@ -38,6 +38,13 @@ async def defer_privately(interaction: discord.Interaction) -> bool:
         return False
 
 
+def owner_only(user_id: int) -> discord.AllowedMentions:
+    """A public message about a job pings its owner and nobody else: no roles, no @everyone, and no user
+    a prompt happens to name (prompts are escaped as well, see bot.messages)."""
+    return discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(id=user_id)],
+                                   replied_user=False)
+
+
 async def answer_privately(interaction: discord.Interaction, text: Awaitable[str]) -> None:
     """Reply with the text `text` resolves to (it must not raise), deferring first if it is slow."""
     task = asyncio.ensure_future(text)

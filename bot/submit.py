@@ -20,7 +20,7 @@ import discord
 
 from bot import messages
 from bot.client import DB_GATE
-from bot.replies import Refusal, ack_budget, defer_privately, reply_ephemeral
+from bot.replies import Refusal, ack_budget, defer_privately, owner_only, reply_ephemeral
 from db.errors import QueueRefusal
 from db.records import DeliveryTarget, JobRecord
 from imaginebot.core import metrics
@@ -134,10 +134,11 @@ async def _announce(
         text = messages.queued(job.spec.prompt, job.user_id, position, job.kind)
         try:
             if n == 0 and not deferred and not interaction.response.is_done():
-                response = await interaction.response.send_message(text)
+                response = await interaction.response.send_message(
+                    text, allowed_mentions=owner_only(job.user_id))
                 message_id = response.message_id or (await interaction.original_response()).id
             else:
-                message_id = (await channel.send(text)).id
+                message_id = (await channel.send(text, allowed_mentions=owner_only(job.user_id))).id
         except discord.HTTPException as exc:
             log.warning("job %s: could not post its progress message (%s)", job.id, exc)
             continue

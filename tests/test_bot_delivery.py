@@ -172,3 +172,22 @@ async def test_a_failed_job_is_told_privately_with_its_reason(
 
 async def _deleted(standin: DiscordStandIn, message_id: str) -> bool:
     return bool(standin.message(message_id)["deleted"])
+
+
+async def test_prompts_are_shown_as_typed_and_only_the_owner_is_pinged(
+    standin: DiscordStandIn, start_bot: Any, fake_bot_engine: Any
+) -> None:
+    """A prompt naming @everyone, a role and another member pings nobody but its owner, in the progress
+    message, its edits and the result; its markdown is shown as typed, not rendered."""
+    bot = await start_bot(fake_bot_engine(seconds=3, steps=12))
+    mallory, victim = standin.add_member("mallory"), standin.add_member("victim")
+    prompt = f"**loud** _fox_ @everyone @here <@{victim['id']}> <@&{standin.guild_id}> `code`"
+    ix = await bot.imagine(mallory, prompt)
+    grid = await bot.wait_result(timeout=15)
+    progress = standin.message(ix.original["id"])
+    shown = [progress["initial"], *progress["edits"], grid]
+    for message in shown:
+        assert [u["id"] for u in message["mentions"]] == [mallory["id"]], message["content"]
+        assert message["mention_roles"] == [] and message["mention_everyone"] is False
+        assert "\\*\\*loud\\*\\* \\_fox\\_" in message["content"] and "\\`code\\`" in message["content"]
+    assert standin.violations == []

@@ -25,6 +25,9 @@ def snapshot(message: Json) -> Json:
         "components": copy.deepcopy(message["components"]),
         "attachments": [{k: v for k, v in a.items() if k != "data"} for a in message["attachments"]],
         "flags": message["flags"],
+        "mentions": copy.deepcopy(message["mentions"]),
+        "mention_roles": list(message["mention_roles"]),
+        "mention_everyone": message["mention_everyone"],
     }
 
 

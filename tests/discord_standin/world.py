@@ -273,7 +273,7 @@ class World:
         }
         if body.get("nonce") is not None:
             message["nonce"] = body["nonce"]
-        message["mentions"] = self._mentions(message["content"])
+        self._set_mentions(message, body.get("allowed_mentions"))
         reference = body.get("message_reference")
         if isinstance(reference, dict) and reference.get("message_id") is not None:
             referenced = self.messages.get(str(reference["message_id"]))
@@ -300,9 +300,24 @@ class World:
         self.notifier.notify()
         return message
 
-    def _mentions(self, content: str) -> list[Json]:
+    def _set_mentions(self, message: Json, allowed: Json | None) -> None:
+        """Whom the message pings, as Discord decides it: every mention in the text, narrowed by the
+        request's `allowed_mentions` (absent: everything parses; `parse` names the kinds that do; `users`
+        and `roles` list the ids that may be pinged besides)."""
+        content = message["content"]
+        parse = set(allowed.get("parse") or []) if allowed is not None else {"users", "roles", "everyone"}
+        users = {str(u) for u in (allowed or {}).get("users") or []}
+        roles = {str(r) for r in (allowed or {}).get("roles") or []}
         found = dict.fromkeys(re.findall(r"<@!?([0-9]+)>", content))
-        return [copy.deepcopy(self.users[user_id]) for user_id in found if user_id in self.users]
+        message["mentions"] = [
+            copy.deepcopy(self.users[user_id])
+            for user_id in found
+            if user_id in self.users and ("users" in parse or user_id in users)
+        ]
+        message["mention_roles"] = [
+            r for r in dict.fromkeys(re.findall(r"<@&([0-9]+)>", content)) if "roles" in parse or r in roles
+        ]
+        message["mention_everyone"] = "everyone" in parse and bool(re.search(r"@(everyone|here)\b", content))
 
     def reference_error(self, body: Json) -> str | None:
         """Why ``body.message_reference`` cannot be honoured (Discord answers 400 50035), if it cannot."""
@@ -317,7 +332,7 @@ class World:
     def edit_message(self, message: Json, body: Json, files: list[UploadedFile]) -> Json:
         if "content" in body:
             message["content"] = body["content"] or ""
-            message["mentions"] = self._mentions(message["content"])
+            self._set_mentions(message, body.get("allowed_mentions"))
         if "embeds" in body:
             message["embeds"] = [normalise_embed(e) for e in body["embeds"] or []]
         if "components" in body:
