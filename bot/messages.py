@@ -139,7 +139,7 @@ def button_not_ready() -> str:
 
 
 def wrong_guild() -> str:
-    return "⚠️ That button belongs to an image made on another server."
+    return "⚠️ That button belongs to an image made elsewhere (another server, a DM or the command line)."
 
 
 def internal_error() -> str:

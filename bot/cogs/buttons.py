@@ -98,7 +98,7 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPLAT
         job = await bot.queue.reads.find_job(self.job_id)
         if job is None or not self._fits(job):
             raise Refusal(messages.unknown_button())
-        if job.guild_id is not None and job.guild_id != interaction.guild_id:
+        if job.channel_id is None or job.guild_id != interaction.guild_id:  # another guild, a DM, the CLI
             raise Refusal(messages.wrong_guild())
         if job.status is not JobStatus.SUCCEEDED:
             raise Refusal(messages.button_not_ready())
