@@ -1,15 +1,19 @@
-"""Operator actions (`/admin` and `imaginebot admin`): quotas, bans, cancelling jobs, pause/resume.
+"""Admin actions (`/admin` and `imaginebot admin`): quotas, bans, cancelling jobs, pause/resume.
 
-Every change by an admin is written to `admin_audit` in the same transaction as the change itself.
+Every action takes `guild_id`: None is an operator's action, everywhere (the user's global quota and ban,
+the whole queue); a guild id is a guild moderator's, on that guild only (a per-guild limit that can only
+lower the global one, a per-guild ban, a guild pause, that guild's jobs). Every change is written to
+`admin_audit` in the same transaction as the change itself, with the guild in its target.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, delete, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.database import RELEASED, Database
 from db.errors import JobNotFound, UserNotFound
+from db.guilds import Guilds
 from db.models import AdminAudit, Job, JobPreview, QueueState, User
 from db.quota import Quotas
 from db.records import CancelOutcome, QuotaInfo
@@ -19,9 +23,10 @@ from imaginebot.core.domain import Failure, JobStatus
 class Admin:
     """The operator's role: change users' quotas and bans, cancel jobs, pause and resume the queue."""
 
-    def __init__(self, database: Database, quotas: Quotas) -> None:
+    def __init__(self, database: Database, quotas: Quotas, guilds: Guilds) -> None:
         self._db = database
         self._quotas = quotas
+        self._guilds = guilds
 
     async def _audit(
         self, conn: AsyncConnection, actor: str, action: str, target: str, reason: str = ""
@@ -36,42 +41,68 @@ class Admin:
         if await self._quotas.user(conn, user_id) is None:
             raise UserNotFound(user_id)
 
-    async def quota_set(self, user_id: int, daily_limit: int, *, actor: str) -> QuotaInfo:
-        """Override the user's daily job limit (creates the user's row if they never used the bot)."""
+    async def quota_set(
+        self, user_id: int, daily_limit: int, *, actor: str, guild_id: int | None = None
+    ) -> QuotaInfo:
+        """Override the user's daily job limit (creates the user's row if they never used the bot); with
+        `guild_id`, that guild's limit for them, which counts their jobs there and only lowers the global."""
         if daily_limit < 0:
             raise ValueError(f"daily limit must be 0 or more, not {daily_limit}")
         async with self._db.write() as conn:
             await self._quotas.lock_user(conn, user_id, self._db.now())
-            await conn.execute(update(User).where(User.id == user_id).values(daily_limit=daily_limit))
-            await self._audit(conn, actor, "quota_set", str(user_id), str(daily_limit))
-            return await self._quotas.info(conn, user_id, await self._quotas.user(conn, user_id))
+            if guild_id is None:
+                await conn.execute(update(User).where(User.id == user_id).values(daily_limit=daily_limit))
+            else:
+                await self._guilds.set_member(conn, guild_id, user_id, daily_limit=daily_limit)
+            await self._audit(conn, actor, "quota_set", _target(user_id, guild_id), str(daily_limit))
+            return await self._info(conn, user_id, guild_id)
 
-    async def quota_reset(self, user_id: int, *, actor: str) -> QuotaInfo:
-        """Forget the user's limit override and today's usage. Raises UserNotFound."""
+    async def _info(self, conn: AsyncConnection, user_id: int, guild_id: int | None) -> QuotaInfo:
+        user = await self._quotas.user(conn, user_id)
+        info = await self._quotas.info(conn, user_id, user)
+        if guild_id is None:
+            return info
+        return await self._guilds.with_guild(conn, info, guild_id, self._quotas.since(user, self._db.now()))
+
+    async def quota_reset(self, user_id: int, *, actor: str, guild_id: int | None = None) -> QuotaInfo:
+        """Forget the user's limit override and today's usage; with `guild_id`, only that guild's limit for
+        them (their usage stays). Raises UserNotFound."""
         async with self._db.write() as conn:
             await self._existing_user(conn, user_id)
-            await conn.execute(
-                update(User).where(User.id == user_id).values(daily_limit=None, quota_reset_at=self._db.now())
-            )
-            await self._audit(conn, actor, "quota_reset", str(user_id))
-            return await self._quotas.info(conn, user_id, await self._quotas.user(conn, user_id))
+            if guild_id is None:
+                await conn.execute(
+                    update(User)
+                    .where(User.id == user_id)
+                    .values(daily_limit=None, quota_reset_at=self._db.now())
+                )
+            else:
+                await self._guilds.set_member(conn, guild_id, user_id, daily_limit=None)
+            await self._audit(conn, actor, "quota_reset", _target(user_id, guild_id))
+            return await self._info(conn, user_id, guild_id)
 
-    async def ban(self, user_id: int, *, reason: str = "", actor: str) -> int:
-        """Ban the user (creating their row if needed) and cancel their queued jobs, refunded.
+    async def ban(self, user_id: int, *, reason: str = "", actor: str, guild_id: int | None = None) -> int:
+        """Ban the user (creating their row if needed) and cancel their queued jobs, refunded; with
+        `guild_id`, from that guild only (also someone who never used the bot, in advance), cancelling
+        only the jobs they made there.
 
         Running jobs finish. Returns how many queued jobs were cancelled.
         """
         now = self._db.now()
+        queued = [Job.user_id == user_id, Job.status == JobStatus.QUEUED]
         async with self._db.write() as conn:
             await self._quotas.lock_user(conn, user_id, now)
-            await conn.execute(
-                update(User).where(User.id == user_id).values(banned=True, ban_reason=reason or None)
-            )
+            if guild_id is None:
+                await conn.execute(
+                    update(User).where(User.id == user_id).values(banned=True, ban_reason=reason or None)
+                )
+            else:
+                await self._guilds.set_member(conn, guild_id, user_id, banned=True, ban_reason=reason or None)
+                queued.append(Job.guild_id == guild_id)
             cancelled = (
                 (
                     await conn.execute(
                         update(Job)
-                        .where(Job.user_id == user_id, Job.status == JobStatus.QUEUED)
+                        .where(*queued)
                         .values(
                             status=JobStatus.CANCELLED,
                             charged=False,
@@ -85,24 +116,43 @@ class Admin:
                 .scalars()
                 .all()
             )
-            await self._audit(conn, actor, "ban", str(user_id), reason)
+            await self._audit(conn, actor, "ban", _target(user_id, guild_id), reason)
         return len(cancelled)
 
-    async def unban(self, user_id: int, *, reason: str = "", actor: str) -> None:
-        """Lift a ban. Raises UserNotFound."""
+    async def unban(
+        self, user_id: int, *, reason: str = "", actor: str, guild_id: int | None = None
+    ) -> None:
+        """Lift a ban; with `guild_id`, only that guild's (a global ban stays). Raises UserNotFound."""
         async with self._db.write() as conn:
-            await self._existing_user(conn, user_id)
-            await conn.execute(update(User).where(User.id == user_id).values(banned=False, ban_reason=None))
-            await self._audit(conn, actor, "unban", str(user_id), reason)
+            if guild_id is None:
+                await self._existing_user(conn, user_id)
+                await conn.execute(
+                    update(User).where(User.id == user_id).values(banned=False, ban_reason=None)
+                )
+            else:
+                if await self._guilds.member(conn, guild_id, user_id) is None:
+                    raise UserNotFound(user_id)
+                await self._guilds.set_member(conn, guild_id, user_id, banned=False, ban_reason=None)
+            await self._audit(conn, actor, "unban", _target(user_id, guild_id), reason)
 
     async def cancel(
-        self, job_id: str, *, actor: str | None = None, user_id: int | None = None
+        self,
+        job_id: str,
+        *,
+        actor: str | None = None,
+        user_id: int | None = None,
+        guild_id: int | None = None,
     ) -> CancelOutcome:
         """Cancel a job. Queued: cancelled and refunded. Running: cancelled (its worker notices within about a
         second, stops and drops the results); a job that started is not refunded. `user_id` restricts the
-        cancel to that user's own job; `actor` (an admin) is written to the audit log."""
+        cancel to that user's own job, `guild_id` to that guild's jobs (JobNotFound otherwise: a moderator
+        learns nothing of other guilds' jobs); `actor` (an admin) is written to the audit log."""
         now = self._db.now()
-        mine = Job.id == job_id if user_id is None else and_(Job.id == job_id, Job.user_id == user_id)
+        mine = and_(
+            Job.id == job_id,
+            Job.user_id == user_id if user_id is not None else true(),
+            Job.guild_id == guild_id if guild_id is not None else true(),
+        )
         async with self._db.write() as conn:
             if (await conn.execute(select(Job.status).where(mine))).first() is None:
                 raise JobNotFound(job_id)
@@ -125,8 +175,13 @@ class Admin:
                 )
         return outcome
 
-    async def _set_paused(self, paused: bool, actor: str) -> bool:
+    async def _set_paused(self, paused: bool, actor: str, guild_id: int | None) -> bool:
         """Returns whether the state changed."""
+        if guild_id is not None:
+            async with self._db.write() as conn:
+                changed = await self._guilds.set_paused(conn, guild_id, paused)
+                await self._audit(conn, actor, "pause" if paused else "resume", f"guild:{guild_id}")
+            return changed
         async with self._db.write() as conn:
             changed = (
                 await conn.execute(
@@ -143,9 +198,15 @@ class Admin:
             self._db.wake_local()
         return changed
 
-    async def pause(self, *, actor: str) -> bool:
-        """Stop new jobs from being accepted and queued jobs from starting; running jobs finish."""
-        return await self._set_paused(True, actor)
+    async def pause(self, *, actor: str, guild_id: int | None = None) -> bool:
+        """Stop new jobs from being accepted and queued jobs from starting; running jobs finish. With
+        `guild_id`: refuse new jobs from that guild only (its queued jobs still run)."""
+        return await self._set_paused(True, actor, guild_id)
 
-    async def resume(self, *, actor: str) -> bool:
-        return await self._set_paused(False, actor)
+    async def resume(self, *, actor: str, guild_id: int | None = None) -> bool:
+        return await self._set_paused(False, actor, guild_id)
+
+
+def _target(user_id: int, guild_id: int | None) -> str:
+    """An audit row's target: the user, and the guild when the action was scoped to one."""
+    return str(user_id) if guild_id is None else f"{user_id}@guild:{guild_id}"

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.database import Database, next_reset
 from db.errors import Banned, QueueFull, QueuePaused, QueueRefusal, QuotaExceeded, SourceImageMissing
+from db.guilds import GuildRules, Guilds, MemberRule
 from db.models import JOB_ID_LENGTH, Job, JobImage, User
 from db.quota import Quotas, Usage, UserRow
 from db.records import DeliveryTarget, JobRecord
@@ -68,13 +69,15 @@ class Request:
     rows: list[dict[str, Any]]
     parent: ImageRef | None
     now: datetime
+    guild_id: int | None
     future: asyncio.Future[list[dict[str, Any]]] = field(repr=False)
 
 
 class Admission:
-    def __init__(self, database: Database, quotas: Quotas) -> None:
+    def __init__(self, database: Database, quotas: Quotas, guilds: Guilds) -> None:
         self._db = database
         self._quotas = quotas
+        self._guilds = guilds
         self._pending: list[Request] = []
         self._admitter: asyncio.Task[None] | None = None
 
@@ -112,7 +115,8 @@ class Admission:
             _job_row(user_id, spec, kind, model, parent, strength, delivery, now + timedelta(microseconds=k))
             for k, spec in enumerate(specs)
         ]
-        rows = await self._admit(rows, user_id, parent, now)
+        guild_id = delivery.guild_id if delivery else None
+        rows = await self._admit(rows, user_id, parent, now, guild_id)
         return [JobRecord.from_row(r) for r in rows]
 
     async def get_settings(self, user_id: int) -> UserDefaults:
@@ -128,7 +132,12 @@ class Admission:
     # -- group commit --------------------------------------------------------------------------------
 
     async def _admit(
-        self, request_rows: list[dict[str, Any]], user_id: int, parent: ImageRef | None, now: datetime
+        self,
+        request_rows: list[dict[str, Any]],
+        user_id: int,
+        parent: ImageRef | None,
+        now: datetime,
+        guild_id: int | None,
     ) -> list[dict[str, Any]]:
         """Hand the request to the admitter task and wait for its decision (the rows, or a QueueRefusal).
 
@@ -136,7 +145,7 @@ class Admission:
         just after a commit); their delivery target still gets the result.
         """
         future: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
-        self._pending.append(Request(user_id, request_rows, parent, now, future))
+        self._pending.append(Request(user_id, request_rows, parent, now, guild_id, future))
         if self._admitter is None or self._admitter.done():
             self._admitter = asyncio.create_task(self._admit_pending(), name="imaginebot-admission")
         return await future
@@ -170,10 +179,25 @@ class Admission:
         async with self._db.write() as conn:
             users = await self._quotas.lock_users(conn, sorted({r.user_id for r in group}), now)
             usage, paused = await self._quotas.usage_many(conn, users, now)
+            pairs = {(r.guild_id, r.user_id) for r in group if r.guild_id is not None}
+            rules = await self._guilds.rules(conn, pairs)
+            guild_used = await self._guild_usage(conn, rules, users, now)
             admitted: list[dict[str, Any]] = []
             for r in group:
                 try:
                     self._decide(users[r.user_id], usage[r.user_id], paused, len(r.rows), r.now)
+                    if r.guild_id is not None:
+                        pair = (r.guild_id, r.user_id)
+                        self._decide_guild(
+                            r.guild_id,
+                            rules.member(*pair),
+                            r.guild_id in rules.paused,
+                            guild_used.get(pair),
+                            len(r.rows),
+                            r.now,
+                        )
+                        if pair in guild_used:
+                            guild_used[pair] += len(r.rows)
                     if r.parent is not None:
                         await _check_source(conn, r.parent)
                 except QueueRefusal as refusal:
@@ -189,6 +213,30 @@ class Admission:
                 await conn.execute(self._db.insert(Job), admitted)
                 await self._db.notify(conn)
         return outcomes
+
+    async def _guild_usage(
+        self, conn: AsyncConnection, rules: GuildRules, users: dict[int, UserRow], now: datetime
+    ) -> dict[tuple[int, int], int]:
+        """Today's jobs in the guild of every member that guild gave a daily limit (rare: one count each)."""
+        used: dict[tuple[int, int], int] = {}
+        for (guild_id, user_id), rule in rules.members.items():
+            if rule.daily_limit is not None:
+                since = self._quotas.since(users.get(user_id), now)
+                used[guild_id, user_id] = await self._guilds.used_in_guild(conn, user_id, guild_id, since)
+        return used
+
+    @staticmethod
+    def _decide_guild(
+        guild_id: int, rule: MemberRule | None, paused: bool, used: int | None, n: int, now: datetime
+    ) -> None:
+        """The guild's own rules, after the global ones: its ban, its pause, its (lower) daily limit."""
+        if rule is not None and rule.banned:
+            raise Banned(rule.ban_reason, guild_id)
+        if paused:
+            raise QueuePaused(guild_id)
+        if rule is not None and rule.daily_limit is not None and used is not None:
+            if used + n > rule.daily_limit:
+                raise QuotaExceeded(used, rule.daily_limit, n, next_reset(now), guild_id)
 
     def _decide(self, user: UserRow, usage: Usage, paused: bool, n: int, now: datetime) -> None:
         if user.banned:

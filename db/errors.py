@@ -14,16 +14,26 @@ class QueueRefusal(Exception):
 
 
 class Banned(QueueRefusal):
-    def __init__(self, reason: str | None) -> None:
+    """Banned everywhere (`guild_id` None, by an operator) or from one guild (by its moderators)."""
+
+    def __init__(self, reason: str | None, guild_id: int | None = None) -> None:
         self.reason = reason or ""
-        super().__init__(f"banned (reason: {self.reason!r})")
+        self.guild_id = guild_id
+        where = f" in guild {guild_id}" if guild_id is not None else ""
+        super().__init__(f"banned{where} (reason: {self.reason!r})")
 
 
 class QuotaExceeded(QueueRefusal):
-    def __init__(self, used: int, limit: int, requested: int, resets_at: datetime) -> None:
+    """The global daily limit (`guild_id` None), or a guild's lower limit counting that guild's jobs."""
+
+    def __init__(
+        self, used: int, limit: int, requested: int, resets_at: datetime, guild_id: int | None = None
+    ) -> None:
         self.used, self.limit, self.requested, self.resets_at = used, limit, requested, resets_at
+        self.guild_id = guild_id
+        where = f" in guild {guild_id}" if guild_id is not None else ""
         super().__init__(
-            f"daily quota exceeded: {used} of {limit} used, {requested} requested, "
+            f"daily quota exceeded{where}: {used} of {limit} used, {requested} requested, "
             f"resets at {resets_at:%Y-%m-%d %H:%M} UTC"
         )
 
@@ -35,8 +45,11 @@ class QueueFull(QueueRefusal):
 
 
 class QueuePaused(QueueRefusal):
-    def __init__(self) -> None:
-        super().__init__("queue paused")
+    """Paused everywhere by an operator (`guild_id` None) or for one guild by its moderators."""
+
+    def __init__(self, guild_id: int | None = None) -> None:
+        self.guild_id = guild_id
+        super().__init__("queue paused" if guild_id is None else f"queue paused for guild {guild_id}")
 
 
 class SourceImageMissing(QueueRefusal):

@@ -108,6 +108,7 @@ class Job(Base):
         Index("ix_jobs_user_status", "user_id", "status"),
         Index("ix_jobs_user_created", "user_id", "created_at"),
         Index("ix_jobs_created", "created_at"),
+        Index("ix_jobs_guild_user_created", "guild_id", "user_id", "created_at"),
         Index("ix_jobs_undelivered", "finished_at", sqlite_where=_UNDELIVERED, postgresql_where=_UNDELIVERED),
         CheckConstraint("progress >= 0 AND progress <= 100", name="ck_jobs_progress"),
     )
@@ -185,6 +186,32 @@ class AdminAudit(Base):
     action: Mapped[str] = mapped_column(String(32))
     target: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class Guild(Base):
+    """A guild's own switches, set by its moderators (`/admin pause` in that guild). No row: defaults."""
+
+    __tablename__ = "guilds"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)  # Discord guild id
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)  # new jobs from this guild are refused
+    updated_at: Mapped[datetime]
+
+
+class GuildMember(Base):
+    """What a guild's moderators decided about one user, in that guild only: a ban, a lower daily limit.
+
+    No foreign key to `users`: a moderator may ban someone who never used the bot, in advance.
+    """
+
+    __tablename__ = "guild_members"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    banned: Mapped[bool] = mapped_column(Boolean, default=False)
+    ban_reason: Mapped[str | None] = mapped_column(Text)
+    daily_limit: Mapped[int | None] = mapped_column(Integer)  # counts this guild's jobs; min with global
+    updated_at: Mapped[datetime]
 
 
 class QueueState(Base):

@@ -38,6 +38,7 @@ from db.errors import (
     SourceImageMissing,
     UserNotFound,
 )
+from db.guilds import Guilds
 from db.lifecycle import Lifecycle
 from db.outbox import Outbox
 from db.policy import QueuePolicy
@@ -93,12 +94,12 @@ class Queue:
 
     def __init__(self, engine: AsyncEngine, policy: QueuePolicy, *, clock: Clock | None = None) -> None:
         self.database = Database(engine, policy, clock=clock)
-        quotas = Quotas(self.database)
-        self.admission = Admission(self.database, quotas)
+        quotas, guilds = Quotas(self.database), Guilds(self.database)
+        self.admission = Admission(self.database, quotas, guilds)
         self.lifecycle = Lifecycle(self.database)
         self.outbox = Outbox(self.database)
-        self.admin = Admin(self.database, quotas)
-        self.reads = Reads(self.database, quotas)
+        self.admin = Admin(self.database, quotas, guilds)
+        self.reads = Reads(self.database, quotas, guilds)
 
     @classmethod
     def open(cls, database: DatabaseSettings, policy: QueuePolicy, *, clock: Clock | None = None) -> Self:

@@ -96,7 +96,7 @@ class Quotas:
         return UserRow(row.id, bool(row.banned), row.ban_reason, row.daily_limit, row.quota_reset_at)
 
     @staticmethod
-    def _since(user: UserRow | None, now: datetime) -> datetime:
+    def since(user: UserRow | None, now: datetime) -> datetime:
         start = day_start(now)
         if user is not None and user.quota_reset_at is not None and user.quota_reset_at > start:
             return user.quota_reset_at
@@ -146,7 +146,7 @@ class Quotas:
     async def info(self, conn: AsyncConnection, user_id: int, user: UserRow | None) -> QuotaInfo:
         """The user's quota today as /info and `admin quota show` report it."""
         now = self._db.now()
-        usage = await self._usage(conn, user_id, self._since(user, now))
+        usage = await self._usage(conn, user_id, self.since(user, now))
         limit = self.limit_for(user)
         return QuotaInfo(
             user_id=user_id,

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.claim import positions_statement
 from db.database import Database, day_start
 from db.errors import JobNotFound, UserNotFound
+from db.guilds import Guilds
 from db.models import Job, JobImage, JobPreview, QueueState
 from db.quota import Quotas
 from db.records import JobImage as JobImageRecord
@@ -20,9 +21,10 @@ from imaginebot.core.domain import JobStatus
 
 
 class Reads:
-    def __init__(self, database: Database, quotas: Quotas) -> None:
+    def __init__(self, database: Database, quotas: Quotas, guilds: Guilds) -> None:
         self._db = database
         self._quotas = quotas
+        self._guilds = guilds
 
     async def _positions(self, conn: AsyncConnection, job_ids: Iterable[str] | None = None) -> dict[str, int]:
         stmt = positions_statement()
@@ -89,13 +91,15 @@ class Reads:
             )
             return await self._records(conn, rows)
 
-    async def queue_list(self) -> list[JobRecord]:
-        """Running jobs (oldest start first), then queued jobs in claim order (per model)."""
+    async def queue_list(self, guild_id: int | None = None) -> list[JobRecord]:
+        """Running jobs (oldest start first), then queued jobs in claim order (per model); with
+        `guild_id`, only the jobs made in that guild (positions stay those of the whole queue)."""
+        here = Job.guild_id == guild_id if guild_id is not None else true()
         async with self._db.read() as conn:
             running = await self._db.job_rows(
-                conn, Job.status == JobStatus.RUNNING, order=[Job.started_at, Job.id]
+                conn, and_(Job.status == JobStatus.RUNNING, here), order=[Job.started_at, Job.id]
             )
-            queued = await self._db.job_rows(conn, Job.status == JobStatus.QUEUED)
+            queued = await self._db.job_rows(conn, and_(Job.status == JobStatus.QUEUED, here))
             positions = await self._positions(conn)
         records = [JobRecord.from_row(r) for r in running]
         waiting = [JobRecord.from_row(r, positions.get(r["id"])) for r in queued]
@@ -133,20 +137,28 @@ class Reads:
         async with self._db.read() as conn:
             return await self._quotas.info(conn, user_id, await self._quotas.user(conn, user_id))
 
-    async def quota_show(self, user_id: int) -> QuotaInfo:
-        """Like quota_info, but raises UserNotFound for a user the database has never seen."""
+    async def quota_show(self, user_id: int, guild_id: int | None = None) -> QuotaInfo:
+        """Like quota_info, but raises UserNotFound for a user the database has never seen; with
+        `guild_id`, also that guild's limit, ban and the user's usage there (`QuotaInfo.guild`)."""
         async with self._db.read() as conn:
             user = await self._quotas.user(conn, user_id)
             if user is None:
                 raise UserNotFound(user_id)
-            return await self._quotas.info(conn, user_id, user)
+            info = await self._quotas.info(conn, user_id, user)
+            if guild_id is None:
+                return info
+            since = self._quotas.since(user, self._db.now())
+            return await self._guilds.with_guild(conn, info, guild_id, since)
 
     async def user_exists(self, user_id: int) -> bool:
         async with self._db.read() as conn:
             return await self._quotas.user(conn, user_id) is not None
 
-    async def is_paused(self) -> bool:
+    async def is_paused(self, guild_id: int | None = None) -> bool:
+        """The operators' pause; with `guild_id`, whether that guild's moderators paused it."""
         async with self._db.read() as conn:
+            if guild_id is not None:
+                return await self._guilds.is_paused(conn, guild_id)
             return bool(
                 (await conn.execute(select(QueueState.paused).where(QueueState.id == 1))).scalar_one()
             )

@@ -88,6 +88,8 @@ class JobRecord:
             "status": self.status.value,
             "attempts": self.attempts,
             "position": self.position,
+            "guild_id": self.guild_id,
+            "delivered": self.delivered_at is not None,
         }
 
 
@@ -139,10 +141,18 @@ class QuotaInfo:
     resets_at: datetime
     ban_reason: str | None = None
     limit_overridden: bool = False
+    guild: GuildQuota | None = None  # asked for one guild: its moderators' limit, ban and usage there
+
+    @property
+    def effective_limit(self) -> int:
+        """What the member may use: the global limit, lowered by the guild's where it has one."""
+        if self.guild is None or self.guild.daily_limit is None:
+            return self.daily_limit
+        return min(self.daily_limit, self.guild.daily_limit)
 
     def to_json(self) -> dict[str, Any]:
-        """The line of `imaginebot admin quota show --json`."""
-        return {
+        """The line of `imaginebot admin quota show --json` (with `--guild`: that guild's part too)."""
+        line: dict[str, Any] = {
             "user_id": self.user_id,
             "daily_limit": self.daily_limit,
             "used_today": self.used_today,
@@ -150,6 +160,32 @@ class QuotaInfo:
             "queued": self.queued,
             "running": self.running,
             "banned": self.banned,
+        }
+        if self.guild is not None:
+            line["guild"] = self.guild.to_json()
+            line["effective_limit"] = self.effective_limit
+        return line
+
+
+@dataclass(frozen=True, slots=True)
+class GuildQuota:
+    """One guild's view of a member: its own daily limit (None: none set), ban, and the member's usage of
+    that guild today."""
+
+    guild_id: int
+    daily_limit: int | None
+    used_today: int
+    banned: bool
+    ban_reason: str | None = None
+    paused: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "guild_id": self.guild_id,
+            "daily_limit": self.daily_limit,
+            "used_today": self.used_today,
+            "banned": self.banned,
+            "paused": self.paused,
         }
 
 

@@ -14,7 +14,7 @@ from imaginebot.app.cli import main
 from imaginebot.core.domain import GenResult, JobSpec
 
 MODEL = "tiny"
-JOB_KEYS = ["job_id", "user_id", "kind", "status", "attempts", "position"]
+JOB_KEYS = ["job_id", "user_id", "kind", "status", "attempts", "position", "guild_id", "delivered"]
 
 
 @pytest.fixture
@@ -49,6 +49,8 @@ async def test_admin_queue_json(cli, queue: Queue) -> None:
         "status": "running",
         "attempts": 1,
         "position": None,
+        "guild_id": None,
+        "delivered": False,
     }
     assert [(r["job_id"], r["position"]) for r in rows[1:]] == [(b[0].id, 1), (a[1].id, 2)]
     code, out, _ = await cli("admin", "queue")
