@@ -66,19 +66,23 @@ def result_upscale(prompt: str, user_id: int, index: int) -> str:
 
 def refusal(err: QueueRefusal) -> str:
     """Why the queue turned a request down (nothing was queued or charged), and what to do."""
+    here = " on this server" if getattr(err, "guild_id", None) is not None else ""
     if isinstance(err, Banned):
         because = f" (reason: {err.reason})" if err.reason else ""
-        return (f"You are banned from generating images{because}. "
+        return (f"You are banned from generating images{here}{because}. "
                 "Ask a server admin if you think this is a mistake.")
     if isinstance(err, QuotaExceeded):
         left = max(0, err.limit - err.used)
         needs = "" if err.requested == 1 else f"; this request needs {err.requested} and you have {left} left"
-        return (f"You have used {err.used} of your {err.limit} jobs for today{needs}. "
+        return (f"You have used {err.used} of your {err.limit} jobs for today{here}{needs}. "
                 f"Your quota resets at {err.resets_at:%Y-%m-%d %H:%M} UTC — try again then.")
     if isinstance(err, QueueFull):
         adds = "" if err.requested == 1 else f"; this request adds {err.requested}"
         return (f"You already have {err.queued} job{'s' if err.queued != 1 else ''} waiting "
                 f"(at most {err.limit} at once{adds}). Wait until some of them start, then try again.")
+    if isinstance(err, QueuePaused) and err.guild_id is not None:
+        return ("This server's moderators paused image generation here, so no new jobs are accepted. "
+                "Try again later.")
     if isinstance(err, QueuePaused):
         return "The queue is paused by an admin, so no new jobs are accepted. Try again later."
     if isinstance(err, SourceImageMissing):
@@ -214,19 +218,31 @@ CANCELLED = {
 
 
 def admin_quota(info: QuotaInfo, *, changed: bool = False) -> str:
+    done = "✅ " if changed else ""
     override = " (set for them)" if info.limit_overridden else ""
     ban = f" — **banned**{': ' + info.ban_reason if info.ban_reason else ''}" if info.banned else ""
-    return (f"{'✅ ' if changed else ''}<@{info.user_id}>: {info.used_today}/{info.daily_limit}{override} "
-            f"used today, {info.left_today} left; {info.queued} queued, {info.running} running{ban}")
+    text = (f"{done}<@{info.user_id}>: {info.used_today}/{info.daily_limit}{override} used today, "
+            f"{info.left_today} left; {info.queued} queued, {info.running} running{ban}")
+    g = info.guild
+    if g is None:
+        return text
+    limit = f"{g.daily_limit} a day" if g.daily_limit is not None else "none"
+    here_ban = f" — **banned here**{': ' + g.ban_reason if g.ban_reason else ''}" if g.banned else ""
+    return (f"{text}\nOn this server: limit {limit}, {g.used_today} used today — "
+            f"effective limit **{info.effective_limit}** a day{here_ban}")
 
 
-def admin_banned(user_id: int, reason: str, dropped: int) -> str:
+def admin_banned(user_id: int, reason: str, dropped: int, *, here: bool = False) -> str:
     why = f": {reason}" if reason else "."
+    where = " on this server" if here else ""
     extra = f" {dropped} waiting job(s) cancelled and refunded." if dropped else ""
-    return f"⛔ <@{user_id}> is banned{why}{extra}"
+    return f"⛔ <@{user_id}> is banned{where}{why}{extra}"
 
 
-def admin_unbanned(user_id: int) -> str:
+def admin_unbanned(user_id: int, *, here: bool = False) -> str:
+    if here:
+        return (f"✅ <@{user_id}> may generate images on this server again "
+                "(a ban by the bot's operators stays).")
     return f"✅ <@{user_id}> may generate images again."
 
 
@@ -249,9 +265,11 @@ def admin_cancelled(job_id: str, outcome: CancelOutcome) -> str:
     return f"✅ Job `{job_id}` {CANCELLED[outcome]}"
 
 
-def admin_paused() -> str:
+def admin_paused(*, here: bool = False) -> str:
+    if here:
+        return "⏸️ New jobs from this server are refused until /admin resume; queued ones still run."
     return "⏸️ The queue is paused: no new jobs are accepted or started until /admin resume."
 
 
-def admin_resumed() -> str:
-    return "▶️ The queue is running again."
+def admin_resumed(*, here: bool = False) -> str:
+    return "▶️ This server's jobs are accepted again." if here else "▶️ The queue is running again."

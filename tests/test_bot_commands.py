@@ -85,23 +85,38 @@ async def test_admin_commands_and_bans(standin: DiscordStandIn, start_bot: Any, 
     text = await private_reply(await standin.slash(manager, "admin cancel", {"job": "no-such-job"}))
     assert "no job with id" in text
 
+    # A manager's quota reset undoes only their guild's override; the operator's resets the global one.
     text = await private_reply(await standin.slash(manager, "admin quota reset", {"member": erin}))
+    assert "1/3" in text and "On this server: limit none" in text
+    text = await private_reply(await standin.slash(listed, "admin quota reset", {"member": erin}))
     assert "0/25" in text
 
+    # A manager's ban, unban and pause act on their own guild only.
+    guild = int(standin.guild_id)
     text = await private_reply(await standin.slash(manager, "admin ban", {"member": erin, "reason": "spam"}))
-    assert "banned" in text
+    assert "banned on this server" in text
     refusal = await private_reply(await standin.slash(erin, "imagine", {"prompt": "a forbidden fox"}))
-    assert "banned" in refusal and "spam" in refusal
+    assert "banned" in refusal and "spam" in refusal and "on this server" in refusal
+    shown = await bot.queue.reads.quota_show(int(erin["id"]), guild)
+    assert shown.guild is not None and shown.guild.banned and not shown.banned
     await private_reply(await standin.slash(manager, "admin unban", {"member": erin}))
-    assert not (await bot.queue.reads.quota_info(int(erin["id"]))).banned
+    shown = await bot.queue.reads.quota_show(int(erin["id"]), guild)
+    assert shown.guild is not None and not shown.guild.banned
 
     text = await private_reply(await standin.slash(manager, "admin pause"))
-    assert "paused" in text and await bot.queue.reads.is_paused()
+    assert "this server" in text
+    assert await bot.queue.reads.is_paused(guild) and not await bot.queue.reads.is_paused()
     refusal = await private_reply(await standin.slash(erin, "imagine", {"prompt": "while paused"}))
     assert "paused" in refusal
     text = await private_reply(await standin.slash(manager, "admin queue"))
     assert text.startswith("⏸️")
     await private_reply(await standin.slash(manager, "admin resume"))
+    assert not await bot.queue.reads.is_paused(guild)
+
+    # The operators' pause stops the whole queue.
+    text = await private_reply(await standin.slash(listed, "admin pause"))
+    assert "paused" in text and await bot.queue.reads.is_paused()
+    await private_reply(await standin.slash(listed, "admin resume"))
     assert not await bot.queue.reads.is_paused()
     await bot.queue.admin.cancel(running.id)
     assert standin.violations == []

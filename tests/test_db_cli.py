@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fixtures_db import audit_actions, write_config
 
-from db.queue import Queue
+from db.queue import DeliveryTarget, Queue
 from imaginebot.app.cli import main
 from imaginebot.core.domain import GenResult, JobSpec
 
@@ -172,3 +172,33 @@ async def test_db_commands_and_outdated_schema(empty_db_url: str, tmp_path: Path
     assert (await run("admin", "stats"))[0] == 0
     code, out, _ = await run("db", "downgrade", "base")
     assert code == 0 and "no schema" in out
+
+
+async def test_admin_guild_scoped_forms(cli, queue: Queue) -> None:
+    """`--guild ID`: the per-guild forms a guild's moderators have, at the shell."""
+    here, elsewhere = DeliveryTarget(500, 5000), DeliveryTarget(600, 6000)
+    [mine] = await queue.admission.enqueue(42, [JobSpec("a")] * 1, model=MODEL, delivery=here)
+    [other] = await queue.admission.enqueue(42, [JobSpec("b")] * 1, model=MODEL, delivery=elsewhere)
+
+    code, out, _ = await cli("admin", "quota", "set", "42", "1", "--guild", "500")
+    assert code == 0 and "guild 500" in out and "effective limit 1" in out
+    code, out, _ = await cli("admin", "quota", "show", "42", "--guild", "500", "--json")
+    [line] = lines(out)
+    assert line["daily_limit"] == 25 and line["used_today"] == 2 and line["effective_limit"] == 1
+    assert line["guild"] == {"guild_id": 500, "daily_limit": 1, "used_today": 1, "banned": False,
+                             "paused": False}  # fmt: skip
+
+    code, out, _ = await cli("admin", "queue", "--guild", "500", "--json")
+    assert code == 0 and [(r["job_id"], r["guild_id"]) for r in lines(out)] == [(mine.id, 500)]
+    code, _, err = await cli("admin", "cancel", other.id, "--guild", "500")
+    assert code == 2 and "no job with id" in err
+
+    assert (await cli("admin", "ban", "42", "--guild", "500"))[0] == 0
+    info = await queue.reads.quota_show(42, 500)
+    assert info.guild is not None and info.guild.banned and not info.banned
+    assert (await queue.reads.get_job(mine.id)).status.value == "cancelled"
+    assert (await queue.reads.get_job(other.id)).status.value == "queued"
+
+    code, out, _ = await cli("admin", "pause", "--guild", "600")
+    assert code == 0 and "guild 600 paused" in out
+    assert await queue.reads.is_paused(600) and not await queue.reads.is_paused()

@@ -28,9 +28,18 @@ QUEUE_LINES = 25
 
 
 def is_admin(bot: ImagineBot, interaction: discord.Interaction) -> bool:
-    if interaction.user.id in bot.settings.admin.user_ids:
-        return True
-    return bool(interaction.guild_id and interaction.permissions.manage_guild)
+    moderator = bool(interaction.guild_id and interaction.permissions.manage_guild)
+    return moderator or is_operator(bot, interaction)
+
+
+def is_operator(bot: ImagineBot, interaction: discord.Interaction) -> bool:
+    return interaction.user.id in bot.settings.admin.user_ids
+
+
+def _scope(interaction: discord.Interaction) -> int | None:
+    """Where the caller's /admin acts: everywhere for operators (None); a guild moderator (Manage Server)
+    acts on the guild they are in, and only there."""
+    return None if is_operator(_bot(interaction), interaction) else interaction.guild_id
 
 
 async def _admin_check(interaction: discord.Interaction) -> bool:
@@ -62,8 +71,14 @@ async def _answer(interaction: discord.Interaction, work: Callable[[], Awaitable
     await answer_privately(interaction, text())
 
 
-async def _quota_text(bot: ImagineBot, user_id: int, *, changed: bool = False) -> str:
-    return messages.admin_quota(await bot.queue.reads.quota_info(user_id), changed=changed)
+async def _quota_text(
+    bot: ImagineBot, user_id: int, guild_id: int | None, *, changed: bool = False
+) -> str:
+    reads = bot.queue.reads
+    info = await reads.quota_info(user_id)
+    if guild_id is not None and await reads.user_exists(user_id):
+        info = await reads.quota_show(user_id, guild_id)
+    return messages.admin_quota(info, changed=changed)
 
 
 class QuotaGroup(app_commands.Group):
@@ -73,7 +88,7 @@ class QuotaGroup(app_commands.Group):
     @app_commands.command(name="show", description="Show a member's quota")
     @app_commands.describe(member="whose quota")
     async def show(self, interaction: discord.Interaction, member: discord.User) -> None:
-        await _answer(interaction, lambda: _quota_text(_bot(interaction), member.id))
+        await _answer(interaction, lambda: _quota_text(_bot(interaction), member.id, _scope(interaction)))
 
     @app_commands.command(name="set", description="Set a member's jobs per day")
     @app_commands.describe(member="whose quota", daily_jobs="jobs per UTC day")
@@ -82,8 +97,10 @@ class QuotaGroup(app_commands.Group):
         bot = _bot(interaction)
 
         async def work() -> str:
-            await bot.queue.admin.quota_set(member.id, daily_jobs, actor=_actor(interaction))
-            return await _quota_text(bot, member.id, changed=True)
+            guild_id = _scope(interaction)
+            await bot.queue.admin.quota_set(
+                member.id, daily_jobs, actor=_actor(interaction), guild_id=guild_id)
+            return await _quota_text(bot, member.id, guild_id, changed=True)
 
         await _answer(interaction, work)
 
@@ -93,8 +110,9 @@ class QuotaGroup(app_commands.Group):
         bot = _bot(interaction)
 
         async def work() -> str:
-            await bot.queue.admin.quota_reset(member.id, actor=_actor(interaction))
-            return await _quota_text(bot, member.id, changed=True)
+            guild_id = _scope(interaction)
+            await bot.queue.admin.quota_reset(member.id, actor=_actor(interaction), guild_id=guild_id)
+            return await _quota_text(bot, member.id, guild_id, changed=True)
 
         await _answer(interaction, work)
 
@@ -109,8 +127,10 @@ class AdminGroup(app_commands.Group):
     @app_commands.describe(member="who", reason="shown to them when they try")
     async def ban(self, interaction: discord.Interaction, member: discord.User, reason: str = "") -> None:
         async def work() -> str:
-            dropped = await self.bot.queue.admin.ban(member.id, reason=reason, actor=_actor(interaction))
-            return messages.admin_banned(member.id, reason, dropped)
+            guild_id = _scope(interaction)
+            dropped = await self.bot.queue.admin.ban(
+                member.id, reason=reason, actor=_actor(interaction), guild_id=guild_id)
+            return messages.admin_banned(member.id, reason, dropped, here=guild_id is not None)
 
         await _answer(interaction, work)
 
@@ -118,17 +138,19 @@ class AdminGroup(app_commands.Group):
     @app_commands.describe(member="who")
     async def unban(self, interaction: discord.Interaction, member: discord.User) -> None:
         async def work() -> str:
-            await self.bot.queue.admin.unban(member.id, actor=_actor(interaction))
-            return messages.admin_unbanned(member.id)
+            guild_id = _scope(interaction)
+            await self.bot.queue.admin.unban(member.id, actor=_actor(interaction), guild_id=guild_id)
+            return messages.admin_unbanned(member.id, here=guild_id is not None)
 
         await _answer(interaction, work)
 
     @app_commands.command(name="queue", description="The running and waiting jobs")
     async def queue_(self, interaction: discord.Interaction) -> None:
         async def work() -> str:
-            reads = self.bot.queue.reads
-            jobs = await reads.queue_list()
-            return messages.admin_queue(jobs, paused=await reads.is_paused(), shown=QUEUE_LINES)
+            reads, guild_id = self.bot.queue.reads, _scope(interaction)
+            jobs = await reads.queue_list(guild_id)
+            paused = await reads.is_paused() or (guild_id is not None and await reads.is_paused(guild_id))
+            return messages.admin_queue(jobs, paused=paused, shown=QUEUE_LINES)
 
         await _answer(interaction, work)
 
@@ -136,7 +158,8 @@ class AdminGroup(app_commands.Group):
     @app_commands.describe(job="the job id, as shown by /admin queue")
     async def cancel(self, interaction: discord.Interaction, job: str) -> None:
         async def work() -> str:
-            outcome = await self.bot.queue.admin.cancel(job.strip(), actor=_actor(interaction))
+            outcome = await self.bot.queue.admin.cancel(
+                job.strip(), actor=_actor(interaction), guild_id=_scope(interaction))
             return messages.admin_cancelled(job.strip(), outcome)
 
         await _answer(interaction, work)
@@ -144,16 +167,18 @@ class AdminGroup(app_commands.Group):
     @app_commands.command(name="pause", description="Stop starting new jobs (running ones finish)")
     async def pause(self, interaction: discord.Interaction) -> None:
         async def work() -> str:
-            await self.bot.queue.admin.pause(actor=_actor(interaction))
-            return messages.admin_paused()
+            guild_id = _scope(interaction)
+            await self.bot.queue.admin.pause(actor=_actor(interaction), guild_id=guild_id)
+            return messages.admin_paused(here=guild_id is not None)
 
         await _answer(interaction, work)
 
     @app_commands.command(name="resume", description="Start jobs again")
     async def resume(self, interaction: discord.Interaction) -> None:
         async def work() -> str:
-            await self.bot.queue.admin.resume(actor=_actor(interaction))
-            return messages.admin_resumed()
+            guild_id = _scope(interaction)
+            await self.bot.queue.admin.resume(actor=_actor(interaction), guild_id=guild_id)
+            return messages.admin_resumed(here=guild_id is not None)
 
         await _answer(interaction, work)
 

@@ -31,7 +31,7 @@ def run_admin(args: argparse.Namespace) -> int:
 async def _quota(queue: Queue, args: argparse.Namespace) -> int:
     cmd = args.quota_command
     if cmd == "show":
-        info = await queue.reads.quota_show(args.user)
+        info = await queue.reads.quota_show(args.user, args.guild)
         if args.json:
             print(json.dumps(info.to_json()))
         else:
@@ -39,42 +39,44 @@ async def _quota(queue: Queue, args: argparse.Namespace) -> int:
     elif cmd == "set":
         if args.n < 0:
             return fail(f"N must be 0 or more, not {args.n}")
-        info = await queue.admin.quota_set(args.user, args.n, actor=actor())
+        info = await queue.admin.quota_set(args.user, args.n, actor=actor(), guild_id=args.guild)
         print(messages.quota_set(args.user, info))
     else:
-        info = await queue.admin.quota_reset(args.user, actor=actor())
+        info = await queue.admin.quota_reset(args.user, actor=actor(), guild_id=args.guild)
         print(messages.quota_reset(args.user, info))
     return 0
 
 
 async def _ban(queue: Queue, args: argparse.Namespace) -> int:
     if args.admin_command == "ban":
-        cancelled = await queue.admin.ban(args.user, reason=args.reason, actor=actor())
-        print(messages.banned(args.user, cancelled))
+        cancelled = await queue.admin.ban(args.user, reason=args.reason, actor=actor(), guild_id=args.guild)
+        print(messages.banned(args.user, cancelled, args.guild))
     else:
-        await queue.admin.unban(args.user, reason=args.reason, actor=actor())
-        print(messages.unbanned(args.user))
+        await queue.admin.unban(args.user, reason=args.reason, actor=actor(), guild_id=args.guild)
+        print(messages.unbanned(args.user, args.guild))
     return 0
 
 
 async def _cancel(queue: Queue, args: argparse.Namespace) -> int:
-    outcome = await queue.admin.cancel(args.job, actor=actor())
+    outcome = await queue.admin.cancel(args.job, actor=actor(), guild_id=args.guild)
     print(messages.cancelled(await queue.reads.get_job(args.job), outcome))
     return 0
 
 
 async def _pause(queue: Queue, args: argparse.Namespace) -> int:
     if args.admin_command == "pause":
-        print(messages.paused(await queue.admin.pause(actor=actor())))
+        print(messages.paused(await queue.admin.pause(actor=actor(), guild_id=args.guild), args.guild))
     else:
-        print(messages.resumed(await queue.admin.resume(actor=actor())))
+        print(messages.resumed(await queue.admin.resume(actor=actor(), guild_id=args.guild), args.guild))
     return 0
 
 
 async def _queue(queue: Queue, args: argparse.Namespace) -> int:
-    jobs = await queue.reads.queue_list()
+    jobs = await queue.reads.queue_list(args.guild)
     if not args.json and await queue.reads.is_paused():
         print(messages.QUEUE_IS_PAUSED)
+    elif not args.json and args.guild is not None and await queue.reads.is_paused(args.guild):
+        print(messages.guild_paused(args.guild))
     tables.print_jobs(jobs, as_json=args.json, empty="the queue is empty")
     return 0
 

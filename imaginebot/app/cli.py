@@ -83,29 +83,36 @@ def _build_admin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     q = qsub.add_parser("show")
     q.add_argument("user", type=int)
     q.add_argument("--json", action="store_true")
-    _add_config(q)
+    _add_scope(q, "also show that guild's limit, ban and the user's usage there")
     q = qsub.add_parser("set")
     q.add_argument("user", type=int)
     q.add_argument("n", type=int, metavar="N", help="jobs per UTC day for this user")
-    _add_config(q)
+    _add_scope(q, "set that guild's limit (counts their jobs there; only lowers the global one)")
     q = qsub.add_parser("reset", help="forget the override and today's usage")
     q.add_argument("user", type=int)
-    _add_config(q)
+    _add_scope(q, "forget only that guild's limit")
 
     for name in ("ban", "unban"):
         b = asub.add_parser(name)
         b.add_argument("user", type=int)
         b.add_argument("--reason", default="")
-        _add_config(b)
+        _add_scope(b, f"{name} in that guild only")
     c = asub.add_parser("cancel")
     c.add_argument("job")
-    _add_config(c)
+    _add_scope(c, "only if the job was made in that guild")
     for name in ("pause", "resume"):
-        _add_config(asub.add_parser(name))
-    for name in ("queue", "stats"):
-        s = asub.add_parser(name)
-        s.add_argument("--json", action="store_true")
-        _add_config(s)
+        _add_scope(asub.add_parser(name), f"{name} new jobs from that guild only")
+    s = asub.add_parser("queue")
+    s.add_argument("--json", action="store_true")
+    _add_scope(s, "only the jobs made in that guild")
+    s = asub.add_parser("stats")
+    s.add_argument("--json", action="store_true")
+    _add_config(s)
+
+
+def _add_scope(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--guild", type=int, metavar="ID", help=f"a Discord guild id: {what}")
+    _add_config(p)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,16 +26,17 @@ from imaginebot.core.domain import Failure
 def refusal(err: QueueRefusal) -> str:
     """Why the queue turned a request down (nothing was queued or charged)."""
     if isinstance(err, Banned):
-        return f"user is banned{f' ({err.reason})' if err.reason else ''}; nothing was queued"
+        why = f" ({err.reason})" if err.reason else ""
+        return f"user is banned{_in(err.guild_id)}{why}; nothing was queued"
     if isinstance(err, QuotaExceeded):
         return (
-            f"daily quota used up: {err.used} of {err.limit} jobs today, this request needs {err.requested}; "
-            f"it resets at {err.resets_at:%Y-%m-%d %H:%M} UTC"
+            f"daily quota used up{_in(err.guild_id)}: {err.used} of {err.limit} jobs today, this request "
+            f"needs {err.requested}; it resets at {err.resets_at:%Y-%m-%d %H:%M} UTC"
         )
     if isinstance(err, QueueFull):
         return f"{err.queued} jobs already waiting (at most {err.limit}); this request adds {err.requested}"
     if isinstance(err, QueuePaused):
-        return "the queue is paused (`imaginebot admin resume` lifts it)"
+        return f"the queue is paused{_in(err.guild_id)} (`imaginebot admin resume` lifts it)"
     if isinstance(err, SourceImageMissing):
         return f"image {err.index} of job {err.job_id} does not exist (the job did not finish?)"
     return f"the queue refused the request: {err}"
@@ -78,6 +79,12 @@ def failure(reason: Failure | None, detail: str | None) -> str:
 
 
 def quota_set(user_id: int, info: QuotaInfo) -> str:
+    g = info.guild
+    if g is not None:
+        return (
+            f"user {user_id}: daily limit in guild {g.guild_id} set to {g.daily_limit} "
+            f"({g.used_today} used there today; effective limit {info.effective_limit})"
+        )
     return (
         f"user {user_id}: daily limit set to {info.daily_limit} "
         f"({info.used_today} used today, {info.left_today} left)"
@@ -85,16 +92,26 @@ def quota_set(user_id: int, info: QuotaInfo) -> str:
 
 
 def quota_reset(user_id: int, info: QuotaInfo) -> str:
+    g = info.guild
+    if g is not None:
+        return (
+            f"user {user_id}: guild {g.guild_id}'s limit removed "
+            f"(effective limit {info.effective_limit} a day, the global one)"
+        )
     return f"user {user_id}: quota reset (limit {info.daily_limit} a day, today's usage forgotten)"
 
 
-def banned(user_id: int, cancelled: int) -> str:
+def _in(guild_id: int | None) -> str:
+    return "" if guild_id is None else f" in guild {guild_id}"
+
+
+def banned(user_id: int, cancelled: int, guild_id: int | None = None) -> str:
     extra = f"; {cancelled} queued job(s) cancelled and refunded" if cancelled else ""
-    return f"user {user_id} banned{extra}"
+    return f"user {user_id} banned{_in(guild_id)}{extra}"
 
 
-def unbanned(user_id: int) -> str:
-    return f"user {user_id} unbanned"
+def unbanned(user_id: int, guild_id: int | None = None) -> str:
+    return f"user {user_id} unbanned{_in(guild_id)}"
 
 
 def cancelled(job: JobRecord, outcome: CancelOutcome) -> str:
@@ -105,14 +122,24 @@ def cancelled(job: JobRecord, outcome: CancelOutcome) -> str:
     return f"job {job.id} had already {job.status.value}; nothing to cancel"
 
 
-def paused(changed: bool) -> str:
+def paused(changed: bool, guild_id: int | None = None) -> str:
+    if guild_id is not None:
+        if changed:
+            return f"guild {guild_id} paused: its new jobs are refused; its queued jobs still run"
+        return f"guild {guild_id} was already paused"
     if changed:
         return "queue paused: no new jobs are accepted or started; running jobs finish"
     return "the queue was already paused"
 
 
-def resumed(changed: bool) -> str:
+def resumed(changed: bool, guild_id: int | None = None) -> str:
+    if guild_id is not None:
+        return f"guild {guild_id} resumed" if changed else f"guild {guild_id} was not paused"
     return "queue resumed" if changed else "the queue was not paused"
+
+
+def guild_paused(guild_id: int) -> str:
+    return f"(guild {guild_id} is paused: its new jobs are refused)"
 
 
 QUEUE_IS_PAUSED = "(the queue is paused)"

@@ -61,8 +61,23 @@ def print_quota(info: QuotaInfo) -> None:
             ["running", info.running],
             ["banned", banned],
             ["resets at", f"{info.resets_at:%Y-%m-%d %H:%M} UTC"],
+            *_guild_rows(info),
         ],
     )
+
+
+def _guild_rows(info: QuotaInfo) -> list[list[Any]]:
+    g = info.guild
+    if g is None:
+        return []
+    banned = f"yes{f' ({g.ban_reason})' if g.ban_reason else ''}" if g.banned else "no"
+    return [
+        [f"guild {g.guild_id} limit", "none" if g.daily_limit is None else g.daily_limit],
+        [f"used in guild {g.guild_id}", g.used_today],
+        [f"banned in guild {g.guild_id}", banned],
+        [f"guild {g.guild_id} paused", "yes" if g.paused else "no"],
+        ["effective limit", info.effective_limit],
+    ]
 
 
 def print_stats(stats: QueueStats) -> None:
