@@ -22,7 +22,7 @@ claimed twice. SQLite: the write transaction runs under
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Float, Integer, String, TextualSelect, bindparam, text
+from sqlalchemy import JSON, BigInteger, Float, Integer, Interval, String, TextualSelect, bindparam, text
 
 from db.models import UTCDateTime
 
@@ -62,8 +62,11 @@ picked AS (
 )"""
 
 _SET = """
-    status = 'running', lease_owner = :worker, lease_expires_at = :expires, started_at = :now,
+    status = 'running', lease_owner = :worker, lease_expires_at = {expires}, started_at = :now,
     attempts = jobs.attempts + 1, progress = 0"""
+# On PostgreSQL the lease is stamped by the database's clock unless the caller passes its own (:expires).
+_EXPIRES_POSTGRESQL = "coalesce(:expires, now() + :lease)"
+_EXPIRES_SQLITE = ":expires"
 
 _RETURNING = """
 RETURNING jobs.id, jobs.user_id, jobs.kind, jobs.spec, jobs.seed, jobs.strength, jobs.attempts,
@@ -90,7 +93,7 @@ candidates AS (  -- each job row fetched and locked by its primary key, whatever
     LIMIT :scan
 ),{_PICKED},
 claimed AS (
-    UPDATE jobs SET {_SET}
+    UPDATE jobs SET {_SET.format(expires=_EXPIRES_POSTGRESQL)}
     FROM picked p
     WHERE jobs.id = p.id AND jobs.status = 'queued' AND (p.cum <= :max_images OR p.pos = 1)
     {_RETURNING}
@@ -107,7 +110,7 @@ candidates AS (
     SELECT e.id, j.batch_key, j.image_count, e.place, e.last_claimed_at, e.created_at
     FROM (SELECT * FROM eligible ORDER BY {_ORDER} LIMIT :scan) e JOIN jobs j ON j.id = e.id
 ),{_PICKED}
-UPDATE jobs SET {_SET}
+UPDATE jobs SET {_SET.format(expires=_EXPIRES_SQLITE)}
 WHERE jobs.status = 'queued'
   AND jobs.id IN (SELECT p.id FROM picked p WHERE p.cum <= :max_images OR p.pos = 1)
 {_RETURNING}"""
@@ -121,9 +124,11 @@ SELECT e.id, row_number() OVER (PARTITION BY e.model ORDER BY {_ORDER}) AS posit
 
 def claim_statement(dialect: str) -> TextualSelect:
     sql = CLAIM_POSTGRESQL if dialect == "postgresql" else CLAIM_SQLITE
+    lease = [bindparam("lease", type_=Interval())] if dialect == "postgresql" else []
     return (
         text(sql)
         .bindparams(
+            *lease,
             bindparam("now", type_=UTCDateTime()),
             bindparam("expires", type_=UTCDateTime()),
             bindparam("worker", type_=String()),

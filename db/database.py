@@ -11,13 +11,13 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Insert, RowMapping, Table, select, text
+from sqlalchemy import ColumnElement, Insert, Interval, RowMapping, Table, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from db.models import Base, Job
+from db.models import Base, Job, UTCDateTime
 from db.policy import QueuePolicy
 from db.session import writer
 
@@ -44,10 +44,25 @@ def next_reset(now: datetime) -> datetime:
 
 
 class Database:
-    def __init__(self, engine: AsyncEngine, policy: QueuePolicy, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        policy: QueuePolicy,
+        *,
+        clock: Clock | None = None,
+        lease_clock: Literal["database", "local"] | None = None,
+    ) -> None:
         self.engine = engine
         self.policy = policy
         self.dialect = engine.dialect.name
+        # Leases are stamped and judged by one clock: PostgreSQL's (workers on many hosts share it, and
+        # host clocks drift); SQLite is one host. A test that drives `clock` drives leases too, unless it
+        # asks for the database's clock explicitly.
+        if lease_clock is None:
+            lease_clock = "database" if self.dialect == "postgresql" and clock is None else "local"
+        if lease_clock == "database" and self.dialect != "postgresql":
+            raise ValueError("only PostgreSQL has a shared database clock for leases")
+        self.db_lease_clock = lease_clock == "database"
         self._writer = writer(engine)
         self._clock = clock or utc_now
         self._waiters: set[asyncio.Event] = set()
@@ -61,6 +76,18 @@ class Database:
     @property
     def lease(self) -> timedelta:
         return timedelta(seconds=self.policy.lease_seconds)
+
+    def lease_now(self) -> ColumnElement[datetime]:
+        """"Now" for leases, in SQL: the database server's `now()`, or this process's clock."""
+        if self.db_lease_clock:
+            return func.now()
+        return literal(self.now(), UTCDateTime())
+
+    def lease_until(self) -> ColumnElement[datetime]:
+        """When a lease taken or renewed now expires, in SQL."""
+        if self.db_lease_clock:
+            return func.now() + literal(self.lease, Interval())
+        return literal(self.now() + self.lease, UTCDateTime())
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

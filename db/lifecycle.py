@@ -18,7 +18,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.claim import claim_statement
@@ -57,10 +57,13 @@ class Lifecycle:
             "model": model,
             "max_images": max(1, max_images),
             "now": now,
-            "expires": now + self._db.lease,
+            # NULL: the claim stamps the lease with the database's clock (see Database.lease_now).
+            "expires": None if self._db.db_lease_clock else now + self._db.lease,
             "max_running": self._db.policy.max_running,
         }
         params["scan"] = max(1, max_images) + 32
+        if self._db.dialect == "postgresql":
+            params["lease"] = self._db.lease
         async with self._db.write() as conn:
             if self._db.dialect == "postgresql":
                 # Plan the claim for the queue as it is now. A prepared statement's cached generic plan
@@ -117,7 +120,7 @@ class Lifecycle:
             stmt = (
                 update(Job)
                 .where(_held(job_ids, worker_id))
-                .values(lease_expires_at=self._db.now() + self._db.lease)
+                .values(lease_expires_at=self._db.lease_until())
             )
             return set((await conn.execute(stmt.returning(Job.id))).scalars())
 
@@ -136,18 +139,19 @@ class Lifecycle:
         if not updates:
             return set()
         now = self._db.now()
+        percent = {u.job_id: max(0, min(100, u.percent)) for u in updates}
         async with self._db.write() as conn:
-            held = set(
-                (
-                    await conn.execute(select(Job.id).where(_held([u.job_id for u in updates], worker_id)))
-                ).scalars()
+            # One compare-and-set on the lease, like every transition: a worker that lost the job (lease
+            # expired, job claimed again) changes nothing. The rows it updates stay locked until commit,
+            # so the previews below are written only for runs it still holds.
+            stmt = (
+                update(Job)
+                .where(_held(percent, worker_id))
+                .values(progress=case(percent, value=Job.id, else_=Job.progress))
+                .returning(Job.id)
             )
+            held = set((await conn.execute(stmt)).scalars())
             mine = [u for u in updates if u.job_id in held]
-            if mine:
-                stmt = update(Job).where(Job.id == bindparam("jid")).values(progress=bindparam("pct"))
-                await conn.execute(
-                    stmt, [{"jid": u.job_id, "pct": max(0, min(100, u.percent))} for u in mine]
-                )
             previews = [
                 {"job_id": u.job_id, "jpeg": u.preview_jpeg, "updated_at": now}
                 for u in mine
@@ -282,7 +286,7 @@ class Lifecycle:
     async def requeue_expired(self) -> RequeueReport:
         """Expired leases go back to `queued`, or to `failed` + refunded after queue.max_attempts claims."""
         now = self._db.now()
-        expired = and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now)
+        expired = and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < self._db.lease_now())
         async with self._db.read() as conn:
             if not (await conn.execute(select(func.count()).select_from(Job).where(expired))).scalar_one():
                 return RequeueReport([], [])

@@ -20,7 +20,7 @@ shares its `Database` (one pool, one SQLite write lock, one set of in-process wa
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -92,8 +92,15 @@ __all__ = [
 class Queue:
     """The roles over one database; each consumer is handed only the role(s) it needs."""
 
-    def __init__(self, engine: AsyncEngine, policy: QueuePolicy, *, clock: Clock | None = None) -> None:
-        self.database = Database(engine, policy, clock=clock)
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        policy: QueuePolicy,
+        *,
+        clock: Clock | None = None,
+        lease_clock: Literal["database", "local"] | None = None,
+    ) -> None:
+        self.database = Database(engine, policy, clock=clock, lease_clock=lease_clock)
         quotas, guilds = Quotas(self.database), Guilds(self.database)
         self.admission = Admission(self.database, quotas, guilds)
         self.lifecycle = Lifecycle(self.database)
@@ -102,9 +109,16 @@ class Queue:
         self.reads = Reads(self.database, quotas, guilds)
 
     @classmethod
-    def open(cls, database: DatabaseSettings, policy: QueuePolicy, *, clock: Clock | None = None) -> Self:
+    def open(
+        cls,
+        database: DatabaseSettings,
+        policy: QueuePolicy,
+        *,
+        clock: Clock | None = None,
+        lease_clock: Literal["database", "local"] | None = None,
+    ) -> Self:
         """A queue on `database.url` with its own engine (closed by `close()`)."""
-        return cls(create_engine(database), policy, clock=clock)
+        return cls(create_engine(database), policy, clock=clock, lease_clock=lease_clock)
 
     @property
     def engine(self) -> AsyncEngine:

@@ -254,21 +254,22 @@ class SettingsQueue(Queue):
     settings: Settings
 
 
-def open_queue(settings: Settings, *, clock: Any = None) -> SettingsQueue:
+def open_queue(settings: Settings, *, clock: Any = None, lease_clock: Any = None) -> SettingsQueue:
     """The queue `imaginebot` opens for `settings` (its database, under its quota and queue policy)."""
     policy = QueuePolicy.from_settings(settings.quota, settings.queue)
-    q = SettingsQueue.open(settings.database, policy, clock=clock)
+    q = SettingsQueue.open(settings.database, policy, clock=clock, lease_clock=lease_clock)
     q.settings = settings
     return q
 
 
 @pytest.fixture
 async def make_queue(db_url: str) -> AsyncIterator[Callable[..., SettingsQueue]]:
-    """make_queue(clock=None, **sections) -> Queue on this test's database; closed after the test."""
+    """make_queue(clock=None, lease_clock=None, **sections) -> Queue on this test's database; closed after
+    the test."""
     made: list[Queue] = []
 
-    def make(clock: Any = None, **sections: dict[str, Any]) -> SettingsQueue:
-        q = open_queue(settings_for(db_url, **sections), clock=clock)
+    def make(clock: Any = None, lease_clock: Any = None, **sections: dict[str, Any]) -> SettingsQueue:
+        q = open_queue(settings_for(db_url, **sections), clock=clock, lease_clock=lease_clock)
         made.append(q)
         return q
 

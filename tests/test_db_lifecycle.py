@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from fake_engine import solid_png
 from sqlalchemy import select
 
@@ -191,3 +192,38 @@ async def test_stats(queue: Queue) -> None:
     stats = await queue.reads.stats()
     assert stats.jobs_by_status == {"queued": 1, "running": 0, "succeeded": 1, "failed": 0, "cancelled": 1}
     assert (stats.images, stats.charged_today) == (4, 2)
+
+
+async def test_a_stale_worker_writes_no_progress_to_the_next_run(make_queue: Callable[..., Queue]) -> None:
+    """Progress and previews are a compare-and-set on the lease: the worker that lost a job (its lease
+    expired, another worker claimed it again) changes nothing of the new run."""
+    clock = Clock()
+    q = make_queue(clock=clock, queue={"lease_seconds": 10})
+    [job] = await q.admission.enqueue(1, [JobSpec("p")], model=MODEL)
+    await q.lifecycle.claim("w1", model=MODEL, max_images=8)
+    clock.advance(11)
+    assert (await q.lifecycle.requeue_expired()).requeued == [job.id]
+    await q.lifecycle.claim("w2", model=MODEL, max_images=8)
+    assert await q.lifecycle.set_progress_many("w2", [ProgressUpdate(job.id, 10, b"new")]) == {job.id}
+    assert await q.lifecycle.set_progress_many("w1", [ProgressUpdate(job.id, 90, b"stale")]) == set()
+    assert (await q.reads.get_job(job.id)).progress == 10
+    assert await q.reads.get_preview(job.id) == b"new"
+
+
+@pytest.mark.parametrize("db_backend", ["postgresql"])
+async def test_leases_are_judged_by_the_database_clock(make_queue: Callable[..., Queue]) -> None:
+    """Workers on several hosts: a lease taken by a host whose clock runs an hour slow is not judged
+    expired by a host with a correct clock (both use PostgreSQL's clock), and a host whose clock runs an
+    hour fast does not steal a live lease."""
+    slow, fast = Clock(), Clock()
+    slow.advance(-3600)
+    fast.advance(3600)
+    behind = make_queue(clock=slow, lease_clock="database", queue={"lease_seconds": 30})
+    ahead = make_queue(clock=fast, lease_clock="database", queue={"lease_seconds": 30})
+    [job] = await behind.admission.enqueue(1, [JobSpec("p")], model=MODEL)
+    [claimed] = await behind.lifecycle.claim("slow-host", model=MODEL, max_images=8)
+    assert claimed.id == job.id
+    assert (await ahead.lifecycle.requeue_expired()).requeued == []
+    assert await behind.lifecycle.heartbeat("slow-host", [job.id]) == {job.id}
+    assert (await ahead.lifecycle.requeue_expired()).requeued == []
+    assert (await ahead.reads.get_job(job.id)).status is JobStatus.RUNNING

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 Json = dict[str, Any]
 T = TypeVar("T")
@@ -52,6 +52,34 @@ EVERYONE_PERMISSIONS = (
     | SEND_MESSAGES_IN_THREADS
 )
 BOT_ROLE_PERMISSIONS = EVERYONE_PERMISSIONS | MANAGE_MESSAGES
+# What an app may do in its DM with a user (``app_permissions`` of a DM interaction).
+DM_PERMISSIONS = (
+    ADD_REACTIONS
+    | VIEW_CHANNEL
+    | SEND_MESSAGES
+    | EMBED_LINKS
+    | ATTACH_FILES
+    | READ_MESSAGE_HISTORY
+    | USE_EXTERNAL_EMOJIS
+    | USE_APPLICATION_COMMANDS
+)
+# The bot's member overwrite that ``deny_bot`` puts on a channel, per Discord error code.
+MISSING_ACCESS, MISSING_PERMISSIONS, CANNOT_DM = 50001, 50013, 50007
+DENY_MESSAGES = (
+    SEND_MESSAGES
+    | SEND_MESSAGES_IN_THREADS
+    | EMBED_LINKS
+    | ATTACH_FILES
+    | ADD_REACTIONS
+    | READ_MESSAGE_HISTORY
+    | MANAGE_MESSAGES
+)
+DENY_BITS = {MISSING_ACCESS: VIEW_CHANNEL, MISSING_PERMISSIONS: DENY_MESSAGES}
+ERROR_MESSAGES = {
+    MISSING_ACCESS: "Missing Access",
+    MISSING_PERMISSIONS: "Missing Permissions",
+    CANNOT_DM: "Cannot send messages to this user",
+}
 
 # Message flags.
 FLAG_EPHEMERAL = 1 << 6
@@ -233,6 +261,14 @@ class RecordedRequest:
     time: float
     response: Any = None
     route: str | None = None
+
+
+class Refusal(NamedTuple):
+    """A request the stand-in refused with 403 (``code`` is Discord's JSON error code)."""
+
+    method: str
+    path: str
+    code: int
 
 
 @dataclass
