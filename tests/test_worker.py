@@ -222,3 +222,37 @@ async def test_a_failed_store_of_a_finished_batch_is_retried(
     assert len(attempts) == 2 and len(engine.calls) == 1  # generated once, stored on the second try
     stored = await q.reads.get_job(job.id)
     assert stored.attempts == 1 and [i.index for i in await q.reads.get_images(job.id)] == [1, 2, 3, 4]
+
+
+async def test_leases_are_renewed_until_the_results_are_stored(
+    make_queue: Callable[..., SettingsQueue],
+) -> None:
+    """Storing a finished batch may take retries (here ~3 s against a 2 s lease); the heartbeat goes on
+    meanwhile, so another worker judging leases never hands the finished job out again."""
+    q = make_queue(queue={"lease_seconds": 2.0})
+    [job] = await q.admission.enqueue(1, [JobSpec("a")], model=MODEL)
+    engine = SleepEngine(MODEL)
+    original = q.lifecycle.complete_many
+    attempts: list[float] = []
+
+    async def slow_store(worker_id: str, results: Any) -> set[str]:
+        attempts.append(time.monotonic())
+        if len(attempts) < 3:
+            raise OperationalError("COMMIT", {}, sqlite3.OperationalError("database is locked"))
+        return await original(worker_id, results)
+
+    async def rival_worker() -> None:  # another worker's lease check, over and over
+        while True:
+            await q.lifecycle.requeue_expired()
+            await asyncio.sleep(0.1)
+
+    q.lifecycle.complete_many = slow_store  # type: ignore[method-assign]
+    rival = asyncio.create_task(rival_worker())
+    try:
+        async with running(Worker(q.lifecycle, engine, q.settings.queue, "w1")):
+            await poll_until(lambda: _all(q, [job.id], JobStatus.SUCCEEDED), within=20, what="success")
+    finally:
+        rival.cancel()
+    assert len(attempts) == 3 and attempts[-1] - attempts[0] > 2.0  # the store outlived one lease
+    stored = await q.reads.get_job(job.id)
+    assert stored.attempts == 1 and len(engine.calls) == 1

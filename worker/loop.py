@@ -147,18 +147,22 @@ class Worker:
         requests = [j.request() for j in jobs]
         gen = asyncio.create_task(self.engine.generate(requests, batch.on_progress, batch.is_dropped))
         gen.add_done_callback(batch.on_generated)
-        generated = asyncio.Event()
-        watcher = asyncio.create_task(self._watch(batch, generated))
+        generated, stored = asyncio.Event(), asyncio.Event()
+        # The watcher renews the leases until the results are stored, not only while generating: storing
+        # may take retries, and a lease lapsing meanwhile would hand finished jobs to another worker.
+        watcher = asyncio.create_task(self._watch(batch, generated, stored))
         try:
-            await self._await_generation(gen, batch, stop)
-        except asyncio.CancelledError:  # torn down from outside: stop the engine; the leases lapse
-            batch.dropped.update(batch.ids)
-            gen.cancel()
-            raise
+            try:
+                await self._await_generation(gen, batch, stop)
+            except asyncio.CancelledError:  # torn down from outside: stop the engine; the leases lapse
+                batch.dropped.update(batch.ids)
+                gen.cancel()
+                raise
+            generated.set()
+            if not batch.released:
+                await self._settle(batch, gen)
         finally:
-            await self._stop_watcher(watcher, generated)
-        if not batch.released:
-            await self._settle(batch, gen)
+            await self._stop_watcher(watcher, stored)
 
     async def _await_generation(
         self, gen: asyncio.Task[list[GenResult]], batch: Batch, stop: asyncio.Event
@@ -188,34 +192,34 @@ class Worker:
             await gen
 
     @staticmethod
-    async def _stop_watcher(watcher: asyncio.Task[None], generated: asyncio.Event) -> None:
+    async def _stop_watcher(watcher: asyncio.Task[None], stored: asyncio.Event) -> None:
         """Let the watcher finish the database write it may be in, then end.
 
         Cancelling it in the middle of one would abandon a SQLite connection that already holds the
         write lock (aiosqlite completes the BEGIN IMMEDIATE on its own thread): every later write of
         the process would then wait out busy_timeout and fail.
         """
-        generated.set()
+        stored.set()
         done, _ = await asyncio.wait({watcher}, timeout=WATCHER_STOP_GRACE)
         if not done:  # a write stuck far beyond its busy timeout: give up on it
             watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
 
-    async def _watch(self, batch: Batch, generated: asyncio.Event) -> None:
-        """Renew leases every lease/3, store progress at most once a second a job, notice cancellations;
-        until `generated` is set."""
+    async def _watch(self, batch: Batch, generated: asyncio.Event, stored: asyncio.Event) -> None:
+        """Renew leases every lease/3 and notice cancellations until `stored` is set; store progress at
+        most once a second a job until `generated` is set."""
         loop = asyncio.get_running_loop()
         tick = min(1.0, self.lease / 3)
         renew_at = loop.time() + self.lease / 3
         while True:
             try:
-                await asyncio.wait_for(generated.wait(), tick)
+                await asyncio.wait_for(stored.wait(), tick)
                 return
             except TimeoutError:
                 pass
             try:
-                updates = batch.due_progress(loop.time())
+                updates = [] if generated.is_set() else batch.due_progress(loop.time())
                 if updates:
                     await self.queue.set_progress_many(self.id, updates)
                 live = batch.live()
