@@ -118,6 +118,17 @@ def failure(reason: Failure | None, detail: str | None) -> str:
                 "the job was given up." + REFUNDED)
     if reason is Failure.BANNED:
         return "Cancelled: you were banned from generating images."
+    if reason is Failure.OUT_OF_MEMORY:
+        size = f" ({detail})" if detail else ""
+        return (f"The image{size} is too large for the GPU's memory, even on its own. "
+                "Try a smaller --ar, or ask an admin to lower queue.max_batch." + REFUNDED)
+    if reason is Failure.BAD_INPUT:
+        what = f": {detail.rstrip('.')}" if detail else ""
+        return (f"The image generator cannot use this job's input{what}. "
+                "Change the prompt or its parameters and try again." + REFUNDED)
+    if reason is Failure.DEVICE_ERROR:
+        what = f" ({detail.rstrip('.')})" if detail else ""
+        return f"The GPU failed on every try{what}; an admin has the details in the log." + REFUNDED
     return detail or "The job failed."
 
 

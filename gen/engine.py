@@ -19,9 +19,12 @@ Design points (see also INTERFACE.md "Images and seeds"):
   seconds. Cancellation is checked between steps: if every job of the batch is cancelled the call stops
   and raises GenerationCancelled; a partly cancelled batch runs on (results for all jobs are returned and
   the caller drops the cancelled ones).
-- CUDA out of memory: free the cache, split the batch in halves and retry; a single job is retried once
-  with VAE tiling/slicing (large upscales decode tile by tile), then fails with GenerationError. Any other
-  failure is a GenerationError with a one-line message; the traceback goes to the log.
+- Failures that would repeat are isolated, so that one job cannot sink its batch: CUDA out of memory
+  frees the cache and retries the batch in halves, and a single job once more with VAE tiling/slicing
+  (large upscales decode tile by tile); bad input (diffusers' checks, a source image that won't decode)
+  is split the same way. A job that still fails alone gets a result with `failure` (out_of_memory,
+  bad_input) and no images; the others keep theirs. Any other error (the device, its driver) is a
+  TransientGenerationError with a one-line message, for the worker to retry; the traceback goes to the log.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from imaginebot.core.domain import (
     UPSCALE_STRENGTH,
     VARIATION_STRENGTHS,
     CancelCheck,
+    Failure,
     GenerationCancelled,
     GenerationError,
     GenProgress,
@@ -63,6 +67,7 @@ from imaginebot.core.domain import (
     GenResult,
     JobKind,
     ProgressCallback,
+    TransientGenerationError,
     VariationStrength,
 )
 from imaginebot.core.images import open_image, png_bytes
@@ -70,9 +75,15 @@ from imaginebot.core.images import open_image, png_bytes
 log = logging.getLogger(__name__)
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException, *, with_type: bool = True) -> str:
     lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")[:300]
+    first = lines[0] if lines else ""
+    return (f"{type(exc).__name__}: {first}".rstrip(": ") if with_type else first or type(exc).__name__)[:300]
+
+
+def _failed(r: GenRequest, failure: Failure, detail: str) -> GenResult:
+    """The result of a job that failed alone, in a way that would repeat: no images, not retried."""
+    return GenResult(r.job_id, [], r.spec.width, r.spec.height, failure=failure, detail=detail)
 
 
 @dataclass
@@ -139,31 +150,40 @@ class DiffusersEngine:
                 return self._generate_or_split(batch, progress, is_cancelled)
             except (GenerationCancelled, GenerationError):
                 raise
-            except Exception as exc:
+            except Exception as exc:  # the device, its driver, or a bug: another try may succeed
                 log.exception("generation failed for jobs %s", [r.job_id for r in batch])
-                raise GenerationError(f"image generation failed: {_one_line(exc)}") from exc
+                raise TransientGenerationError(f"image generation failed: {_one_line(exc)}") from exc
             finally:
                 self.pipe._interrupt = False
                 if self.device.type == "cpu" and batch[0].kind is JobKind.UPSCALE:
                     _trim_heap()
 
-    # -- out-of-memory handling ------------------------------------------------------------------
+    # -- failures: out of memory, bad input -----------------------------------------------------
 
     def _generate_or_split(
         self, batch: list[GenRequest], progress: ProgressCallback | None, is_cancelled: CancelCheck | None
     ) -> list[GenResult]:
+        """Run the batch; on a failure that would repeat, isolate it: halves are retried, and a job that
+        fails alone gets a failed result while the rest of the batch keeps its images."""
+        bad_input: Exception | None = None
         try:
             return self._run(batch, progress, is_cancelled)
         except torch.cuda.OutOfMemoryError:
             pass  # leave the except block first so the failed call's tensors can be freed
+        except (ValueError, TypeError) as exc:  # diffusers' own input checks, a source that won't decode
+            bad_input = exc
         self._free_memory()
-        spec = batch[0].spec
         if len(batch) > 1:
             mid = len(batch) // 2
-            log.warning("out of GPU memory for %d jobs; retrying in halves", len(batch))
+            what = "bad input" if bad_input else "out of GPU memory"
+            log.warning("%s in a batch of %d jobs; retrying in halves", what, len(batch))
             return self._generate_or_split(batch[:mid], progress, is_cancelled) + self._generate_or_split(
                 batch[mid:], progress, is_cancelled
             )
+        r = batch[0]
+        if bad_input is not None:
+            log.warning("job %s: the engine cannot use its input: %s", r.job_id, _one_line(bad_input))
+            return [_failed(r, Failure.BAD_INPUT, _one_line(bad_input, with_type=False))]
         if not self._low_memory:
             log.warning("out of GPU memory for one job; retrying with VAE tiling")
             try:
@@ -172,10 +192,8 @@ class DiffusersEngine:
             except torch.cuda.OutOfMemoryError:
                 pass
             self._free_memory()
-        raise GenerationError(
-            f"out of GPU memory for a {spec.width}×{spec.height} batch; "
-            "try a smaller --ar or ask an admin to lower queue.max_batch"
-        )
+        log.warning("job %s: out of GPU memory even alone", r.job_id)
+        return [_failed(r, Failure.OUT_OF_MEMORY, f"{r.spec.width}×{r.spec.height}")]
 
     @staticmethod
     def _free_memory() -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from imaginebot.core.domain import (
     CancelCheck,
+    Failure,
     GenerationCancelled,
     GenerationError,
     GenProgress,
@@ -27,6 +28,7 @@ from imaginebot.core.domain import (
     GenResult,
     JobKind,
     ProgressCallback,
+    TransientGenerationError,
 )
 
 
@@ -51,7 +53,9 @@ def solid_png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
 class SleepEngine:
     """Takes `seconds` per batch in `steps` steps, reports progress, honours cancellation between steps.
 
-    fail: "" (succeed), "generation" (raise GenerationError), "crash" (raise RuntimeError).
+    fail: "" (succeed), "generation" (raise GenerationError), "device" (raise TransientGenerationError),
+    "crash" (raise RuntimeError), "prompt:TEXT" (the jobs whose prompt contains TEXT fail alone, out of
+    memory, while the rest of the batch succeeds).
     `started` is set when a batch begins; `calls` lists the job ids of every batch.
     """
 
@@ -96,6 +100,8 @@ class SleepEngine:
                 progress(GenProgress(ids, step, self.steps, previews=previews))
         if self.fail == "generation":
             raise GenerationError("out of memory for this image size")
+        if self.fail == "device":
+            raise TransientGenerationError("CUDA error: an illegal memory access was encountered")
         if self.fail == "crash":
             raise RuntimeError("engine crashed")
         results = [self._result(r) for r in batch if not (is_cancelled and is_cancelled(r.job_id))]
@@ -107,6 +113,8 @@ class SleepEngine:
 
     def _result(self, r: GenRequest) -> GenResult:
         side = self.size * (2 if r.kind is JobKind.UPSCALE else 1)
+        if self.fail.startswith("prompt:") and self.fail.removeprefix("prompt:") in r.spec.prompt:
+            return GenResult(r.job_id, [], side, side, Failure.OUT_OF_MEMORY, f"{side}×{side}")
         images = [solid_png(side, side, ((r.seed + k) % 256, 64, 128)) for k in range(r.image_count)]
         return GenResult(r.job_id, images, side, side)
 

@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from fake_engine import solid_png
 from fixtures_model import gen_request
 
-from imaginebot.core.domain import GenerationCancelled, GenerationError, GenProgress
+from imaginebot.core.domain import Failure, GenerationCancelled, GenProgress, TransientGenerationError
 from imaginebot.core.images import open_image, png_bytes
 
 
@@ -224,30 +225,44 @@ def test_out_of_memory_splits_the_batch(tiny_engine: Any, monkeypatch: pytest.Mo
     assert sizes == [3, 1, 2, 1, 1]
 
 
-def test_out_of_memory_for_one_job_is_a_clear_error(
+def test_out_of_memory_for_one_job_fails_that_job_alone(
     tiny_engine: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A job too large for the device even alone fails (not retried), and the rest of its batch keeps
+    its images."""
+    real = tiny_engine._run
+
     def run(batch: list[Any], progress: Any, is_cancelled: Any) -> Any:
-        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        if any(r.job_id == "big" for r in batch):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return real(batch, progress, is_cancelled)
 
     monkeypatch.setattr(tiny_engine, "_run", run)
-    with pytest.raises(GenerationError) as err:
-        tiny_engine.generate([gen_request(size=(192, 128))])
-    assert str(err.value) == (
-        "out of GPU memory for a 192×128 batch; try a smaller --ar or ask an admin to lower queue.max_batch"
-    )
+    ok, big = (gen_request(job_id=j, steps=2, size=(192, 128)) for j in ("ok", "big"))
+    results = tiny_engine.generate([ok, big])
+    assert [(r.job_id, len(r.images), r.failure) for r in results] == [
+        ("ok", 4, None), ("big", 0, Failure.OUT_OF_MEMORY),
+    ]  # fmt: skip
+    assert results[1].detail == "192×128"
     assert not tiny_engine.pipe.vae.use_tiling  # the low-memory retry is undone
 
 
-def test_other_failures_are_one_line_generation_errors(
+def test_bad_input_fails_that_job_alone_and_other_errors_are_transient(
     tiny_engine: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    source = solid_png(128, 128, (200, 120, 40))
+    good = gen_request(job_id="good", kind="variation", strength=0.4, steps=2, source_png=source)
+    bad = gen_request(job_id="bad", kind="variation", strength=0.4, steps=2)  # no source image
+    results = tiny_engine.generate([good, bad])
+    assert [(r.job_id, len(r.images), r.failure) for r in results] == [
+        ("good", 4, None), ("bad", 0, Failure.BAD_INPUT),
+    ]  # fmt: skip
+    assert results[1].detail == "variation job bad has no source image"
+
     def boom(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("kaboom\nTraceback details that must not reach users")
+        raise RuntimeError("CUDA error: an illegal memory access\nTraceback details that must not reach you")
 
     monkeypatch.setattr(type(tiny_engine.pipe), "__call__", boom)
-    with pytest.raises(GenerationError) as err:
+    with pytest.raises(TransientGenerationError) as err:
         tiny_engine.generate([gen_request()])
-    assert str(err.value) == "image generation failed: RuntimeError: kaboom"
-    with pytest.raises(GenerationError, match="no source image"):
-        tiny_engine.generate([gen_request(kind="variation", strength=0.4)])
+    assert str(err.value) == "image generation failed: RuntimeError: CUDA error: an illegal memory access"

@@ -256,3 +256,34 @@ async def test_leases_are_renewed_until_the_results_are_stored(
     assert len(attempts) == 3 and attempts[-1] - attempts[0] > 2.0  # the store outlived one lease
     stored = await q.reads.get_job(job.id)
     assert stored.attempts == 1 and len(engine.calls) == 1
+
+
+async def test_a_job_that_fails_alone_is_failed_and_refunded_and_its_batch_keeps_its_images(
+    queue: SettingsQueue,
+) -> None:
+    [fine] = await queue.admission.enqueue(1, [JobSpec("a small fox")], model=MODEL)
+    [huge] = await queue.admission.enqueue(2, [JobSpec("a huge fox")], model=MODEL)
+    engine = SleepEngine(MODEL, fail="prompt:huge")
+    async with running(Worker(queue.lifecycle, engine, queue.settings.queue, "w1")):
+        await poll_until(lambda: _all(queue, [huge.id], JobStatus.FAILED), what="the huge job failed")
+        await poll_until(lambda: _all(queue, [fine.id], JobStatus.SUCCEEDED), what="the small job")
+    assert engine.calls == [[fine.id, huge.id]]  # one batch, not retried
+    failed = await queue.reads.get_job(huge.id)
+    assert failed.attempts == 1 and not failed.charged
+    told = messages.failure(failed.failure, failed.error)
+    assert "too large" in told and "--ar" in told and "refunded" in told
+    assert len(await queue.reads.get_images(fine.id)) == 4
+
+
+async def test_device_errors_are_retried_then_refunded_with_a_reason(
+    make_queue: Callable[..., SettingsQueue],
+) -> None:
+    q = make_queue(queue={"max_attempts": 2})
+    [job] = await q.admission.enqueue(1, [JobSpec("a")], model=MODEL)
+    engine = SleepEngine(MODEL, fail="device")
+    async with running(Worker(q.lifecycle, engine, q.settings.queue, "w1")):
+        await poll_until(lambda: _all(q, [job.id], JobStatus.FAILED), what="failure")
+    failed = await q.reads.get_job(job.id)
+    assert failed.attempts == 2 and len(engine.calls) == 2 and not failed.charged
+    told = messages.failure(failed.failure, failed.error)
+    assert "GPU failed" in told and "illegal memory access" in told and "refunded" in told

@@ -36,6 +36,7 @@ from imaginebot.core.domain import (
     GenerationError,
     GenResult,
     JobStatus,
+    TransientGenerationError,
 )
 from worker.batch import Batch
 
@@ -246,13 +247,19 @@ class Worker:
             for job_id in await self.queue.release(self.id, batch.live()):
                 log.info("job %s: engine stopped early on worker %s; back in the queue", job_id, self.id)
             return
-        except GenerationError as exc:
+        except GenerationError as exc:  # it would fail again: no retry
+            reason = str(exc).rstrip(".") or type(exc).__name__
+            for job_id in batch.live():
+                status = await self.queue.fail(job_id, self.id, exc.failure, retry=False, detail=reason)
+                self._log_failure(job_id, status, f"generation failed: {reason}")
+            return
+        except TransientGenerationError as exc:  # the device or its driver: another try may succeed
             reason = str(exc).rstrip(".") or type(exc).__name__
             for job_id in batch.live():
                 status = await self.queue.fail(
-                    job_id, self.id, Failure.ENGINE_FAILED, retry=False, detail=reason
+                    job_id, self.id, Failure.DEVICE_ERROR, retry=True, detail=reason
                 )
-                self._log_failure(job_id, status, f"generation failed: {reason}")
+                self._log_failure(job_id, status, f"device error: {reason}")
             return
         except Exception:
             log.exception("worker %s: engine error for jobs %s", self.id, ", ".join(batch.live()))
@@ -261,8 +268,13 @@ class Worker:
                 self._log_failure(job_id, status, "engine error")
             return
         metrics.observe_batch(batch.seconds, sum(len(r.images) for r in results))
-        mine = [r for r in results if r.job_id in batch.ids and r.job_id not in batch.dropped]
-        won = await self._complete(mine)
+        ours = [r for r in results if r.job_id in batch.ids and r.job_id not in batch.dropped]
+        for r in ours:
+            if r.failure is not None:  # this job alone failed in a way that would repeat
+                status = await self.queue.fail(r.job_id, self.id, r.failure, retry=False, detail=r.detail)
+                self._log_failure(r.job_id, status, f"{r.failure.value}: {r.detail}")
+        mine = [r for r in ours if r.failure is None]
+        won = await self._complete(mine) if mine else set()
         for r in mine:
             if r.job_id in won:
                 log.info(
@@ -272,12 +284,12 @@ class Worker:
                     len(r.images),
                     batch.seconds,
                 )
-        returned = {r.job_id for r in mine}
+        returned = {r.job_id for r in ours}
         for job_id in batch.live():
             if job_id not in returned:
                 status = await self.queue.fail(job_id, self.id, Failure.NO_IMAGES, retry=True)
                 self._log_failure(job_id, status, "the engine returned no images")
-            elif job_id not in won:
+            elif job_id not in won and all(r.job_id != job_id or r.failure is None for r in ours):
                 log.info("job %s: cancelled or lease lost; worker %s dropped its results", job_id, self.id)
 
     async def _complete(self, results: list[GenResult]) -> set[str]:

@@ -72,6 +72,12 @@ def failure(reason: Failure | None, detail: str | None) -> str:
         return f"the worker generating it stopped responding ({detail or 'every attempt'}); refunded"
     if reason is Failure.BANNED:
         return "cancelled: the user was banned"
+    if reason is Failure.OUT_OF_MEMORY:
+        return f"too large for the GPU's memory even alone ({detail}); try a smaller --ar; refunded"
+    if reason is Failure.BAD_INPUT:
+        return f"the image generator cannot use this job's input: {detail}; refunded"
+    if reason is Failure.DEVICE_ERROR:
+        return f"the device failed on every try: {detail}; refunded"
     return detail or "no reason given"
 
 

@@ -44,6 +44,9 @@ class Failure(enum.StrEnum):
     NO_IMAGES = "no_images"  # the engine returned no result for the job; retried, then failed
     WORKER_LOST = "worker_lost"  # its worker stopped renewing the lease too often; detail: the attempts
     BANNED = "banned"  # cancelled while queued because its user was banned
+    OUT_OF_MEMORY = "out_of_memory"  # too large for the device even alone; detail: the size
+    BAD_INPUT = "bad_input"  # the engine cannot use the job's input; detail: what is wrong with it
+    DEVICE_ERROR = "device_error"  # the device or its driver failed; retried, then failed; detail: error
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,10 +198,14 @@ class GenRequest:
 
 @dataclass(frozen=True, slots=True)
 class GenResult:
+    """A job's images; or, with `failure`, why this one job of the batch failed (the others keep theirs)."""
+
     job_id: str
     images: list[bytes]  # PNG bytes, one per image, in order
     width: int
     height: int
+    failure: Failure | None = None  # a deterministic failure of this job alone: not retried, refunded
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +226,16 @@ class GenerationCancelled(Exception):
 
 
 class GenerationError(Exception):
-    """A failure of the system (not the user): the job fails and its quota is refunded."""
+    """A failure that would repeat (not worth retrying): every job of the batch fails, refunded."""
+
+    def __init__(self, message: str, failure: Failure = Failure.ENGINE_FAILED) -> None:
+        super().__init__(message)
+        self.failure = failure
+
+
+class TransientGenerationError(Exception):
+    """A failure of the device or its driver that another try may not meet: the jobs are retried (up
+    to `queue.max_attempts` claims), then failed and refunded."""
 
 
 ProgressCallback = Callable[[GenProgress], None]
