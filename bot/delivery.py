@@ -17,7 +17,6 @@ import io
 import logging
 import time
 from collections.abc import Coroutine
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -25,6 +24,7 @@ from discord.ext import commands
 
 from bot import messages
 from bot.cogs.buttons import grid_view, upscale_view
+from bot.posting import Posting
 from bot.replies import owner_only
 from db.records import JobRecord
 from imaginebot.core.domain import JobKind, JobStatus
@@ -37,9 +37,9 @@ log = logging.getLogger(__name__)
 
 MAX_DELIVERY_ATTEMPTS = 6
 MAX_BACKOFF = 60.0
-TOKEN_MARGIN = timedelta(seconds=30)  # don't start using an interaction token this close to its expiry
 TOO_LARGE = 40005  # Discord's "Request entity too large"
 REMEMBER_DELIVERED = 60.0  # seconds
+ERASE_EVERY = 60.0  # seconds between sweeps of expired interaction tokens
 
 
 class Delivery(commands.Cog):
@@ -47,6 +47,7 @@ class Delivery(commands.Cog):
         self.bot = bot
         self.outbox = bot.queue.outbox
         self.reads = bot.queue.reads
+        self.posting = Posting(bot)
         self.poll = max(0.05, min(1.0, bot.settings.queue.poll_interval))
         self.interval = bot.settings.discord.progress_interval
         self._shown: dict[str, tuple[float, int]] = {}  # job id -> (monotonic time, percent) last shown
@@ -56,6 +57,7 @@ class Delivery(commands.Cog):
         # deliver them again (harmless thanks to the nonce, but it would delete the progress message twice).
         self._delivered: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
+        self._erase_at = 0.0  # monotonic time of the next sweep of expired interaction tokens
         self.wake = asyncio.Event()
 
     async def cog_load(self) -> None:
@@ -85,7 +87,12 @@ class Delivery(commands.Cog):
     async def tick(self) -> None:
         now = time.monotonic()
         self._delivered = {k: t for k, t in self._delivered.items() if now - t < REMEMBER_DELIVERED}
-        for job in await self.outbox.undelivered(limit=50):
+        if now >= self._erase_at:
+            self._erase_at = now + ERASE_EVERY
+            erased = await self.outbox.erase_expired_tokens()
+            if erased:
+                log.info("erased %d expired interaction token(s)", erased)
+        for job in await self.outbox.undelivered(limit=50, max_attempts=MAX_DELIVERY_ATTEMPTS):
             skip = job.id in self.bot.announcing or job.id in self._delivered
             if not skip and self._retry_at.get(job.id, 0.0) <= now:
                 self._spawn(job.id, self.deliver(job))
@@ -107,7 +114,7 @@ class Delivery(commands.Cog):
         task.add_done_callback(lambda _t: self._busy.pop(job_id, None))
 
     def _channel(self, job: JobRecord) -> discord.PartialMessageable:
-        return self.bot.get_partial_messageable(job.channel_id or 0, guild_id=job.guild_id)
+        return self.posting.channel(job)
 
     # -- progress ----------------------------------------------------------------------------------------
 
@@ -126,24 +133,31 @@ class Delivery(commands.Cog):
     # -- results -----------------------------------------------------------------------------------------
 
     async def deliver(self, job: JobRecord) -> None:
-        """Post the job's result (or its failure) once. Safe to call again for the same job: the nonce
-        makes Discord return the first message, and `mark_delivered` succeeds for one caller only."""
-        message_id: int | None
+        """Post the job's result (or its failure) once, and mark it delivered once a message exists.
+
+        Safe to call again for the same job, also after a restart: each attempt is counted *before* it
+        posts, and a job with an earlier attempt is first looked for in its channel (that attempt may have
+        posted and died before recording it, longer ago than Discord's nonce window); `mark_delivered`
+        succeeds for one caller only. A job no route reaches is retried with back-off, then left
+        undelivered (never marked delivered without a message)."""
+        attempts = await self.outbox.delivery_attempt(job.id)
         try:
-            if job.status is JobStatus.SUCCEEDED:
+            message_id = await self.posting.find_posted(job) if job.delivery_attempts > 0 else None
+            if message_id is not None:
+                log.info("job %s: found its result already posted as message %s", job.id, message_id)
+            elif job.status is JobStatus.SUCCEEDED:
                 message_id = await self._post_result(job)
             else:
                 message_id = await self._post_ending(job)
-        except (discord.Forbidden, discord.NotFound) as exc:
-            log.warning("job %s: channel %s refused the result (%s); giving up", job.id, job.channel_id, exc)
-            message_id = None
-        except Exception as exc:  # a Discord error (5xx, timeout) or a broken image: retry with back-off
-            attempts = await self.outbox.delivery_failed(job.id)
-            log.warning("job %s: delivery attempt %d failed (%s)", job.id, attempts, exc)
+        except Exception as exc:  # Discord refused every route, a 5xx, a timeout, a broken image
             if attempts < MAX_DELIVERY_ATTEMPTS:
+                log.warning("job %s: delivery attempt %d failed (%s); retrying", job.id, attempts, exc)
                 self._retry_at[job.id] = time.monotonic() + min(MAX_BACKOFF, 2.0**attempts)
-                return
-            message_id = None
+            else:
+                log.error("job %s: no delivery after %d attempts (%s); left undelivered",
+                          job.id, attempts, exc)
+                self._retry_at.pop(job.id, None)
+            return
         self._delivered[job.id] = time.monotonic()
         if await self.outbox.mark_delivered(job.id, message_id):
             log.info("job %s (%s) delivered as message %s", job.id, job.status.value, message_id)
@@ -165,10 +179,12 @@ class Delivery(commands.Cog):
         limit = self.bot.upload_limit(job.guild_id)
         while True:
             encoded = await asyncio.to_thread(fit_under, png, limit)
-            file = discord.File(io.BytesIO(encoded.data), filename=f"{job.id}.{encoded.ext}")
+
+            def file(data: bytes = encoded.data, ext: str = encoded.ext) -> discord.File:
+                return discord.File(io.BytesIO(data), filename=f"{job.id}.{ext}")  # find_posted reads it
+
             try:
-                sent = await self._channel(job).send(
-                    content, file=file, view=view, nonce=job.id, allowed_mentions=owner_only(job.user_id))
+                sent = await self.posting.post(job, content, file=file, view=view)
                 break
             except discord.HTTPException as exc:
                 if exc.code != TOO_LARGE or limit < 64 * 1024:
@@ -180,7 +196,7 @@ class Delivery(commands.Cog):
 
     async def _post_ending(self, job: JobRecord) -> int | None:
         """A failed or cancelled job: tell its user privately while the interaction token is valid,
-        else say so on the progress message."""
+        else say so on the progress message, else in a new message (by the first route that works)."""
         if job.status is JobStatus.CANCELLED:
             text = messages.cancelled(job.spec.prompt)
         else:
@@ -190,27 +206,18 @@ class Delivery(commands.Cog):
             return None
         if job.progress_message_id:
             msg = self._channel(job).get_partial_message(job.progress_message_id)
-            await msg.edit(content=f"<@{job.user_id}> {text}", attachments=[],
-                           allowed_mentions=owner_only(job.user_id))
-            return int(job.progress_message_id)
-        sent = await self._channel(job).send(f"<@{job.user_id}> {text}", nonce=job.id,
-                                             allowed_mentions=owner_only(job.user_id))
-        return sent.id
+            try:
+                await msg.edit(content=f"<@{job.user_id}> {text}", attachments=[],
+                               allowed_mentions=owner_only(job.user_id))
+                return int(job.progress_message_id)
+            except (discord.Forbidden, discord.NotFound) as exc:
+                log.info("job %s: cannot edit its progress message (%s); posting instead", job.id, exc)
+        return (await self.posting.post(job, f"<@{job.user_id}> {text}")).id
 
     async def _tell_privately(self, job: JobRecord, text: str) -> bool:
-        expires = job.token_expires_at
-        if not (job.interaction_token and job.application_id and expires):
+        webhook = self.posting.interaction_webhook(job)
+        if webhook is None:
             return False
-        if expires.tzinfo is None:
-            expires = expires.replace(tzinfo=UTC)
-        if expires - TOKEN_MARGIN <= datetime.now(UTC):
-            return False
-        # The interaction's followup webhook (an application webhook: only those may send ephemerally).
-        webhook = discord.Webhook.from_state(
-            {"id": job.application_id, "type": discord.WebhookType.application.value,
-             "token": job.interaction_token},
-            self.bot._connection,
-        )
         try:
             await webhook.send(text, ephemeral=True, allowed_mentions=owner_only(job.user_id))
         except discord.HTTPException as exc:

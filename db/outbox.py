@@ -23,9 +23,13 @@ class Outbox:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def undelivered(self, limit: int = 50) -> list[JobRecord]:
-        """Finished jobs with a delivery target that have not been delivered, oldest finish first."""
+    async def undelivered(self, limit: int = 50, max_attempts: int | None = None) -> list[JobRecord]:
+        """Finished jobs with a delivery target that have not been delivered, oldest finish first; with
+        `max_attempts`, not those that many delivery attempts have failed to reach (they stay undelivered
+        and out of the way of the others)."""
         cond = Job.status.in_(FINISHED) & Job.delivered_at.is_(None) & Job.channel_id.is_not(None)
+        if max_attempts is not None:
+            cond = cond & (Job.delivery_attempts < max_attempts)
         async with self._db.read() as conn:
             rows = await self._db.job_rows(conn, cond, order=[Job.finished_at, Job.id], limit=limit)
         return [JobRecord.from_row(r) for r in rows]
@@ -47,17 +51,14 @@ class Outbox:
             stmt = (
                 update(Job)
                 .where(Job.id == job_id, Job.delivered_at.is_(None))
-                .values(
-                    delivered_at=self._db.now(),
-                    result_message_id=result_message_id,
-                    delivery_attempts=Job.delivery_attempts + 1,
-                )
+                .values(delivered_at=self._db.now(), result_message_id=result_message_id)
                 .returning(Job.id)
             )
             return (await conn.execute(stmt)).first() is not None
 
-    async def delivery_failed(self, job_id: str) -> int:
-        """Count a failed delivery attempt; returns the attempts so far."""
+    async def delivery_attempt(self, job_id: str) -> int:
+        """Count a delivery attempt *before* it posts (so that after a crash the next attempt knows one
+        may have posted); returns the attempts so far, this one included."""
         async with self._db.write() as conn:
             stmt = (
                 update(Job)
@@ -66,3 +67,14 @@ class Outbox:
                 .returning(Job.delivery_attempts)
             )
             return int((await conn.execute(stmt)).scalar_one_or_none() or 0)
+
+    async def erase_expired_tokens(self) -> int:
+        """Forget interaction tokens past their expiry (they are credentials, and useless by then)."""
+        async with self._db.write() as conn:
+            stmt = (
+                update(Job)
+                .where(Job.interaction_token.is_not(None), Job.token_expires_at < self._db.now())
+                .values(interaction_token=None)
+                .returning(Job.id)
+            )
+            return len((await conn.execute(stmt)).all())
