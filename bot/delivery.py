@@ -39,7 +39,7 @@ MAX_DELIVERY_ATTEMPTS = 6
 MAX_BACKOFF = 60.0
 TOO_LARGE = 40005  # Discord's "Request entity too large"
 REMEMBER_DELIVERED = 60.0  # seconds
-ERASE_EVERY = 60.0  # seconds between sweeps of expired interaction tokens
+ERASE_EVERY = 60.0  # seconds between sweeps of expired interaction tokens and of unserved jobs
 
 
 class Delivery(commands.Cog):
@@ -92,6 +92,8 @@ class Delivery(commands.Cog):
             erased = await self.outbox.erase_expired_tokens()
             if erased:
                 log.info("erased %d expired interaction token(s)", erased)
+            # Workers sweep this too; the bot does it as well, for when no worker runs at all.
+            await self.bot.queue.lifecycle.fail_unserved()
         for job in await self.outbox.undelivered(limit=50, max_attempts=MAX_DELIVERY_ATTEMPTS):
             skip = job.id in self.bot.announcing or job.id in self._delivered
             if not skip and self._retry_at.get(job.id, 0.0) <= now:

@@ -126,6 +126,10 @@ def failure(reason: Failure | None, detail: str | None) -> str:
         what = f": {detail.rstrip('.')}" if detail else ""
         return (f"The image generator cannot use this job's input{what}. "
                 "Change the prompt or its parameters and try again." + REFUNDED)
+    if reason is Failure.NO_WORKER:
+        model = f" ({detail})" if detail else ""
+        return (f"No worker serves this job's model{model} any more, so it could not run. "
+                "Try /imagine again (it uses the current model)." + REFUNDED)
     if reason is Failure.DEVICE_ERROR:
         what = f" ({detail.rstrip('.')})" if detail else ""
         return f"The GPU failed on every try{what}; an admin has the details in the log." + REFUNDED

@@ -83,6 +83,12 @@ class Database:
             return func.now()
         return literal(self.now(), UTCDateTime())
 
+    def lease_ago(self, seconds: float) -> ColumnElement[datetime]:
+        """That many seconds before now, by the leases' clock, in SQL."""
+        if self.db_lease_clock:
+            return func.now() - literal(timedelta(seconds=seconds), Interval())
+        return literal(self.now() - timedelta(seconds=seconds), UTCDateTime())
+
     def lease_until(self) -> ColumnElement[datetime]:
         """When a lease taken or renewed now expires, in SQL."""
         if self.db_lease_clock:

@@ -21,6 +21,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db import presence
 from db.claim import claim_statement
 from db.database import RELEASED, Database
 from db.models import Job, JobImage, JobPreview, User
@@ -282,6 +283,18 @@ class Lifecycle:
                 await self._db.notify(conn)
         self._db.wake_local()
         return released
+
+    async def announce(self, worker_id: str, model: str) -> None:
+        """This worker serves `model` now (see db/presence.py); call it as the worker loops."""
+        await presence.announce(self._db, worker_id, model)
+
+    async def retire(self, worker_id: str) -> None:
+        """This worker stops serving (at shutdown)."""
+        await presence.retire(self._db, worker_id)
+
+    async def fail_unserved(self) -> list[str]:
+        """Fail and refund queued jobs of models no worker has served for `unserved_after` seconds."""
+        return await presence.fail_unserved(self._db)
 
     async def requeue_expired(self) -> RequeueReport:
         """Expired leases go back to `queued`, or to `failed` + refunded after queue.max_attempts claims."""

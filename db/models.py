@@ -214,6 +214,22 @@ class GuildMember(Base):
     updated_at: Mapped[datetime]
 
 
+class WorkerPresence(Base):
+    """A running worker and the model it serves, seen at its last claim loop (removed when it stops).
+
+    Queued jobs of a model no worker has served for `queue.unserved_after` seconds are failed and
+    refunded instead of waiting for ever.
+    """
+
+    __tablename__ = "workers"
+    __table_args__ = (Index("ix_workers_model_seen", "model", "last_seen"),)
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    model: Mapped[str] = mapped_column(String(512))
+    started_at: Mapped[datetime]
+    last_seen: Mapped[datetime]
+
+
 class QueueState(Base):
     """Exactly one row (id = 1), created by the initial migration."""
 

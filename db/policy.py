@@ -14,6 +14,7 @@ class QueuePolicy:
     max_running: int = 3  # running jobs a user may have at once (quota.max_running)
     lease_seconds: float = 60.0  # a worker's hold on a claimed job without a heartbeat (queue.lease_seconds)
     max_attempts: int = 3  # claims of a job before a lost or crashed one fails for good (queue.max_attempts)
+    unserved_after: float = 600.0  # a queued job whose model no worker served this long fails, refunded
 
     @classmethod
     def from_settings(cls, quota: QuotaSettings, queue: QueueSettings) -> QueuePolicy:
@@ -23,4 +24,5 @@ class QueuePolicy:
             max_running=quota.max_running,
             lease_seconds=queue.lease_seconds,
             max_attempts=queue.max_attempts,
+            unserved_after=queue.unserved_after,
         )

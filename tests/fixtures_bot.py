@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -99,10 +98,9 @@ async def standin() -> AsyncIterator[DiscordStandIn]:
 
 
 @pytest.fixture
-def bot_db_url(sqlite_template: Path, tmp_path: Path) -> str:
-    path = tmp_path / "bot.db"
-    shutil.copyfile(sqlite_template, path)
-    return f"sqlite+aiosqlite:///{path}"
+def bot_db_url(db_url: str) -> str:
+    """Every bot test runs on SQLite (the embedded default) and on PostgreSQL (the scaled-out one)."""
+    return db_url
 
 
 @pytest.fixture

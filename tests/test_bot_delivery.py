@@ -64,7 +64,11 @@ async def test_result_arrives_after_the_interaction_token_expired(
     assert ix.expired
     (job,) = await bot.queue.reads.history(user=int(judy["id"]))
     assert grid["nonce"] == job.id and not grid.get("webhook_id")  # posted with the bot token
-    assert standin.message(ix.original["id"])["deleted"]
+
+    async def progress_deleted() -> bool:  # deleted right after the result is posted, not before
+        return bool(standin.message(ix.original["id"])["deleted"])
+
+    await wait_until(progress_deleted, 10, "the progress message deleted")
     upscale = await standin.press(judy, grid, label="U2")  # the grid's buttons outlive the token too
     await upscale.wait_ack(5)
     await bot.wait_result(lambda m: "Image #2" in m["content"], timeout=15)

@@ -227,3 +227,29 @@ async def test_leases_are_judged_by_the_database_clock(make_queue: Callable[...,
     assert await behind.lifecycle.heartbeat("slow-host", [job.id]) == {job.id}
     assert (await ahead.lifecycle.requeue_expired()).requeued == []
     assert (await ahead.reads.get_job(job.id)).status is JobStatus.RUNNING
+
+
+async def test_queued_jobs_of_a_model_nobody_serves_fail_refunded(make_queue: Callable[..., Queue]) -> None:
+    """A job (a button of a removed model, a worker host gone) that no worker can run fails, refunded,
+    after `queue.unserved_after` seconds, and frees its user's queue slot; served models wait on."""
+    clock = Clock()
+    q = make_queue(clock=clock, queue={"unserved_after": 60, "max_attempts": 3}, quota={"max_queued": 1})
+    await q.lifecycle.announce("w1", "served")
+    [waits] = await q.admission.enqueue(1, [JobSpec("p")], model="served")
+    [orphan] = await q.admission.enqueue(2, [JobSpec("p")], model="removed")
+    clock.advance(30)
+    assert await q.lifecycle.fail_unserved() == []  # not yet: a worker may be starting
+    await q.lifecycle.announce("w1", "served")
+    clock.advance(40)
+    assert await q.lifecycle.fail_unserved() == [orphan.id]
+    failed = await q.reads.get_job(orphan.id)
+    assert failed.status is JobStatus.FAILED and not failed.charged and failed.failure is Failure.NO_WORKER
+    told = messages.failure(failed.failure, failed.error)
+    assert "No worker serves" in told and "removed" in told and "refunded" in told
+    assert (await q.reads.get_job(waits.id)).status is JobStatus.QUEUED
+    [again] = await q.admission.enqueue(2, [JobSpec("again")], model="served")  # the slot is free again
+
+    # Once its last worker stops, a model's jobs fail too (after the same wait).
+    await q.lifecycle.retire("w1")
+    clock.advance(61)
+    assert sorted(await q.lifecycle.fail_unserved()) == sorted([waits.id, again.id])

@@ -12,7 +12,10 @@ from db import migrate
 from db.migrate import check_schema, upgrade_schema
 from db.session import DatabaseUnavailable, SchemaOutdated, create_engine
 
-TABLES = {"users", "jobs", "job_images", "job_previews", "admin_audit", "queue_state", "alembic_version"}
+TABLES = {
+    "users", "jobs", "job_images", "job_previews", "admin_audit", "queue_state", "guilds", "guild_members",
+    "workers", "alembic_version",
+}  # fmt: skip
 
 
 async def _tables(url: str) -> set[str]:

@@ -94,6 +94,10 @@ class Worker:
                     delay = min(delay * 2, max(poll, MAX_IDLE_POLL))
             finally:
                 forward.cancel()
+        try:
+            await self.queue.retire(self.id)
+        except Exception:  # the row goes stale and is forgotten anyway
+            log.warning("worker %s: could not record that it stopped", self.id, exc_info=True)
         log.info("worker %s stopped after %d batch(es)", self.id, self.batches_done)
 
     @staticmethod
@@ -129,7 +133,11 @@ class Worker:
         now = asyncio.get_running_loop().time()
         if now >= self._next_requeue:
             self._next_requeue = now + self._requeue_every
+            # Housekeeping every few seconds: say which model this worker serves, hand expired leases
+            # back, and fail the queued jobs of models no worker serves any more.
+            await self.queue.announce(self.id, self.engine.model_id)
             await self.queue.requeue_expired()
+            await self.queue.fail_unserved()
 
     async def _run_batch(self, jobs: list[ClaimedJob], stop: asyncio.Event) -> None:
         batch = Batch(jobs)

@@ -76,6 +76,8 @@ def failure(reason: Failure | None, detail: str | None) -> str:
         return f"too large for the GPU's memory even alone ({detail}); try a smaller --ar; refunded"
     if reason is Failure.BAD_INPUT:
         return f"the image generator cannot use this job's input: {detail}; refunded"
+    if reason is Failure.NO_WORKER:
+        return f"no worker serves its model ({detail}) any more; refunded"
     if reason is Failure.DEVICE_ERROR:
         return f"the device failed on every try: {detail}; refunded"
     return detail or "no reason given"

@@ -93,6 +93,7 @@ class QueueSettings(_Section):
     embedded_worker: bool = True
     lease_seconds: float = Field(60, gt=0)
     max_attempts: int = Field(3, ge=1)
+    unserved_after: float = Field(600, gt=0)  # seconds a queued job waits for a worker of its model
     poll_interval: float = Field(0.25, gt=0, le=10)
 
 

@@ -47,6 +47,7 @@ class Failure(enum.StrEnum):
     OUT_OF_MEMORY = "out_of_memory"  # too large for the device even alone; detail: the size
     BAD_INPUT = "bad_input"  # the engine cannot use the job's input; detail: what is wrong with it
     DEVICE_ERROR = "device_error"  # the device or its driver failed; retried, then failed; detail: error
+    NO_WORKER = "no_worker"  # queued, but no worker served its model for too long; detail: the model
 
 
 @dataclass(frozen=True, slots=True)
