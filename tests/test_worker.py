@@ -199,6 +199,22 @@ async def test_a_batch_ending_during_a_blocked_progress_write_still_settles(
     assert [i.index for i in await q.reads.get_images(job.id)] == [1, 2, 3, 4]
 
 
+def failing_store(q: SettingsQueue, failures: int) -> list[float]:
+    """Make storing a batch's results fail `failures` times (SQLite "database is locked"), then work;
+    returns the list of the attempts' times, filled as they happen."""
+    original = q.lifecycle.complete_many
+    attempts: list[float] = []
+
+    async def store(worker_id: str, results: Any) -> set[str]:
+        attempts.append(time.monotonic())
+        if len(attempts) <= failures:
+            raise OperationalError("COMMIT", {}, sqlite3.OperationalError("database is locked"))
+        return await original(worker_id, results)
+
+    q.lifecycle.complete_many = store  # type: ignore[method-assign]
+    return attempts
+
+
 async def test_a_failed_store_of_a_finished_batch_is_retried(
     make_queue: Callable[..., SettingsQueue],
 ) -> None:
@@ -207,16 +223,7 @@ async def test_a_failed_store_of_a_finished_batch_is_retried(
     q = make_queue(queue={"lease_seconds": 120})
     [job] = await q.admission.enqueue(1, [JobSpec("a")], model=MODEL)
     engine = SleepEngine(MODEL)
-    original = q.lifecycle.complete_many
-    attempts: list[float] = []
-
-    async def flaky_store(worker_id: str, results: Any) -> set[str]:
-        attempts.append(time.monotonic())
-        if len(attempts) == 1:
-            raise OperationalError("COMMIT", {}, sqlite3.OperationalError("database is locked"))
-        return await original(worker_id, results)
-
-    q.lifecycle.complete_many = flaky_store  # type: ignore[method-assign]
+    attempts = failing_store(q, failures=1)
     async with running(Worker(q.lifecycle, engine, q.settings.queue, "w1")):
         await poll_until(lambda: _all(q, [job.id], JobStatus.SUCCEEDED), within=15, what="success")
     assert len(attempts) == 2 and len(engine.calls) == 1  # generated once, stored on the second try
@@ -232,21 +239,13 @@ async def test_leases_are_renewed_until_the_results_are_stored(
     q = make_queue(queue={"lease_seconds": 2.0})
     [job] = await q.admission.enqueue(1, [JobSpec("a")], model=MODEL)
     engine = SleepEngine(MODEL)
-    original = q.lifecycle.complete_many
-    attempts: list[float] = []
-
-    async def slow_store(worker_id: str, results: Any) -> set[str]:
-        attempts.append(time.monotonic())
-        if len(attempts) < 3:
-            raise OperationalError("COMMIT", {}, sqlite3.OperationalError("database is locked"))
-        return await original(worker_id, results)
+    attempts = failing_store(q, failures=2)
 
     async def rival_worker() -> None:  # another worker's lease check, over and over
         while True:
             await q.lifecycle.requeue_expired()
             await asyncio.sleep(0.1)
 
-    q.lifecycle.complete_many = slow_store  # type: ignore[method-assign]
     rival = asyncio.create_task(rival_worker())
     try:
         async with running(Worker(q.lifecycle, engine, q.settings.queue, "w1")):
