@@ -1,186 +1,23 @@
 """The Discord stand-in driven by a real, unmodified discord.py bot over real sockets."""
 
 # Explicit timeouts are part of the test-facing API (every wait fails loudly instead of hanging).
-# ruff: noqa: ASYNC109
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import json
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import discord
 import pytest
-from discord import app_commands
-from discord.app_commands import Choice
-from discord.ext import commands
 from discord_standin import DiscordStandIn, pointed_at
+from discord_standin.example_bot import StandInBot
 from PIL import Image
-
-GRID_TEMPLATE = r"up:(?P<job>[0-9]+):(?P<index>[1-4])"
-
-
-def png_bytes(size: int = 64) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (size, size), (200, 80, 20)).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
-class UpscaleButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=GRID_TEMPLATE):
-    def __init__(self, job: int, index: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label=f"U{index}", style=discord.ButtonStyle.secondary, custom_id=f"up:{job}:{index}"
-            )
-        )
-        self.job = job
-        self.index = index
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> UpscaleButton:
-        return cls(int(match["job"]), int(match["index"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        bot = interaction.client
-        assert isinstance(bot, StandInBot)
-        await interaction.response.defer()
-        assert interaction.message is not None
-        await interaction.message.edit(content=f"upscaled U{self.index} of job {self.job}")
-        bot.events.put_nowait(("pressed", self.job, self.index, interaction.user.id))
-
-
-class DescribeModal(discord.ui.Modal, title="Describe"):
-    prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
-        label="Prompt", custom_id="prompt", max_length=200
-    )
-
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        await interaction.response.send_message(f"described: {self.prompt.value}")
-
-
-class KitchenView(discord.ui.View):
-    @discord.ui.button(label="Restyle", custom_id="restyle")
-    async def restyle(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
-        await interaction.response.edit_message(content="restyled", view=self)
-
-    @discord.ui.button(label="Describe", custom_id="describe", style=discord.ButtonStyle.primary)
-    async def describe(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
-        await interaction.response.send_modal(DescribeModal())
-
-    @discord.ui.select(
-        custom_id="mode", options=[discord.SelectOption(label="fast"), discord.SelectOption(label="relax")]
-    )
-    async def mode(self, interaction: discord.Interaction, select: discord.ui.Select[Any]) -> None:
-        await interaction.response.send_message(f"mode {select.values[0]}", ephemeral=True)
-
-
-class StandInBot(commands.Bot):
-    def __init__(self, guild_id: int) -> None:
-        super().__init__(command_prefix="!", intents=discord.Intents.default(), guild_ready_timeout=0.05)
-        self.guild = discord.Object(guild_id)
-        self.events: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
-        self.slow_delay = 0.0
-        self._register()
-
-    def _register(self) -> None:
-        tree = self.tree
-
-        @tree.command(name="render", description="Defer, then edit the original response")
-        async def render(interaction: discord.Interaction, prompt: str) -> None:
-            await interaction.response.defer(thinking=True)
-            await interaction.edit_original_response(content=f"rendered: {prompt}")
-
-        @tree.command(name="imagine", description="Post a grid with upscale buttons")
-        async def imagine(interaction: discord.Interaction, prompt: str) -> None:
-            await interaction.response.send_message(f"Queued {prompt}", ephemeral=True)
-            view = discord.ui.View(timeout=None)
-            for index in range(1, 5):
-                view.add_item(UpscaleButton(interaction.id, index))
-            assert isinstance(interaction.channel, discord.TextChannel)
-            await interaction.channel.send(
-                content=f"**{prompt}**", file=discord.File(io.BytesIO(png_bytes()), "grid.png"), view=view
-            )
-
-        @tree.command(name="slow", description="Answers after the bot's slow_delay")
-        async def slow(interaction: discord.Interaction) -> None:
-            await asyncio.sleep(self.slow_delay)
-            try:
-                await interaction.response.defer()
-            except discord.HTTPException as exc:
-                self.events.put_nowait(("slow-error", exc.status, exc.code))
-
-        @tree.command(name="later", description="Defers, then follows up after slow_delay")
-        async def later(interaction: discord.Interaction) -> None:
-            await interaction.response.defer(ephemeral=True)
-            await asyncio.sleep(self.slow_delay)
-            try:
-                await interaction.followup.send("finally")
-            except discord.HTTPException as exc:
-                self.events.put_nowait(("later-error", exc.status, exc.code))
-
-        @tree.command(name="kitchen", description="Many payload shapes: embeds, files, views, edits")
-        async def kitchen(interaction: discord.Interaction) -> None:
-            embed = discord.Embed(
-                title="Grid", description="four images", colour=0x5865F2, timestamp=discord.utils.utcnow()
-            )
-            embed.add_field(name="seed", value="42").set_footer(text="stand-in").set_image(
-                url="attachment://grid.png"
-            )
-            grid = discord.File(io.BytesIO(png_bytes()), "grid.png")
-            await interaction.response.send_message(embed=embed, file=grid, view=KitchenView())
-            note = discord.File(io.BytesIO(b"hello"), "note.txt")
-            extra = await interaction.followup.send("extra", file=note, ephemeral=True, wait=True)
-            original = await interaction.original_response()
-            small = discord.File(io.BytesIO(png_bytes(32)), "small.png")
-            await interaction.edit_original_response(attachments=[*original.attachments, small])
-            await extra.edit(content="extra (edited)")
-            await extra.delete()
-            self.events.put_nowait(("kitchen-done",))
-
-        @tree.command(name="style", description="Pick a style")
-        async def style(interaction: discord.Interaction, name: str) -> None:
-            await interaction.response.send_message(f"style {name}", ephemeral=True)
-
-        @style.autocomplete("name")
-        async def style_names(interaction: discord.Interaction, current: str) -> list[Choice[str]]:
-            return [Choice(name=s, value=s) for s in ("anime", "photo", "sketch") if current in s]
-
-        @tree.command(name="dm", description="DM the invoking member")
-        async def dm(interaction: discord.Interaction) -> None:
-            try:
-                await interaction.user.send("psst")
-            except discord.Forbidden:
-                await interaction.response.send_message("dms closed", ephemeral=True)
-            else:
-                await interaction.response.send_message("sent", ephemeral=True)
-
-        admin = app_commands.Group(
-            name="admin",
-            description="Admin tools",
-            default_permissions=discord.Permissions(manage_guild=True),
-        )
-        quota = app_commands.Group(name="quota", description="Quota tools", parent=admin)
-
-        @quota.command(name="set", description="Set a member's daily quota")
-        async def quota_set(interaction: discord.Interaction, member: discord.Member, daily: int) -> None:
-            await interaction.response.send_message(f"quota {member.display_name}={daily}", ephemeral=True)
-
-        tree.add_command(admin)
-
-    async def setup_hook(self) -> None:
-        self.add_dynamic_items(UpscaleButton)
-        self.tree.copy_global_to(guild=self.guild)
-        await self.tree.sync(guild=self.guild)
-
-    async def next_event(self, timeout: float = 5.0) -> tuple[Any, ...]:
-        return await asyncio.wait_for(self.events.get(), timeout)
 
 
 @pytest.fixture
@@ -189,10 +26,9 @@ async def standin() -> AsyncIterator[DiscordStandIn]:
         yield server
 
 
-@pytest.fixture
-async def bot(standin: DiscordStandIn) -> AsyncIterator[StandInBot]:
+@contextlib.asynccontextmanager
+async def running(standin: DiscordStandIn, client: StandInBot) -> AsyncIterator[StandInBot]:
     with pointed_at(standin):
-        client = StandInBot(int(standin.guild_id))
         runner = asyncio.create_task(client.start(standin.token))
         try:
             await standin.wait_ready(10)
@@ -202,6 +38,28 @@ async def bot(standin: DiscordStandIn) -> AsyncIterator[StandInBot]:
             await asyncio.wait_for(runner, 10)
 
 
+@pytest.fixture
+async def bot(standin: DiscordStandIn) -> AsyncIterator[StandInBot]:
+    async with running(standin, StandInBot(int(standin.guild_id))) as client:
+        yield client
+
+
+@pytest.fixture
+def beta(standin: DiscordStandIn) -> dict[str, Any]:
+    """A second guild, added before the bot connects."""
+    return standin.add_guild("Beta")
+
+
+@pytest.fixture
+async def multi_bot(standin: DiscordStandIn, beta: dict[str, Any]) -> AsyncIterator[StandInBot]:
+    """A public bot in the default guild and Beta, syncing commands to both and globally (for DMs)."""
+    client = StandInBot(int(standin.guild_id), int(beta["id"]), sync_global=True)
+    async with running(standin, client):
+        await standin.wait_for_commands(10, guild_id=beta["id"])
+        await asyncio.wait_for(client.wait_until_ready(), 5)
+        yield client
+
+
 async def test_ready_and_command_sync(standin: DiscordStandIn, bot: StandInBot) -> None:
     await asyncio.wait_for(bot.wait_until_ready(), 5)
     assert bot.user is not None and str(bot.user.id) == standin.bot_user["id"]
@@ -209,7 +67,18 @@ async def test_ready_and_command_sync(standin: DiscordStandIn, bot: StandInBot) 
     guild = bot.get_guild(int(standin.guild_id))
     assert guild is not None and guild.get_channel(int(standin.channel_id)) is not None
     names = {c["name"] for c in standin.commands(standin.guild_id)}
-    assert names == {"render", "imagine", "slow", "later", "kitchen", "style", "dm", "admin"}
+    assert names == {
+        "render",
+        "imagine",
+        "slow",
+        "later",
+        "kitchen",
+        "style",
+        "dm",
+        "whoami",
+        "announce",
+        "admin",
+    }
     admin = next(c for c in standin.commands(standin.guild_id) if c["name"] == "admin")
     assert admin["default_member_permissions"] == str(discord.Permissions(manage_guild=True).value)
     seen = {(r.method, r.route) for r in standin.requests}
@@ -422,3 +291,140 @@ def test_vendored_spec_subset_is_reproducible() -> None:
     raw = vendor_spec.DEFAULT_SOURCE.read_bytes()
     rebuilt = vendor_spec.build_subset(json.loads(raw), hashlib.sha256(raw).hexdigest())
     assert json.loads(vendor_spec.OUTPUT.read_text(encoding="utf-8")) == rebuilt
+
+
+# -- several guilds, channels the bot may not use, DMs ------------------------------------------------------
+
+
+async def test_every_guild_in_ready_and_joined_later(
+    standin: DiscordStandIn, beta: dict[str, Any], multi_bot: StandInBot
+) -> None:
+    ready = next(p["d"] for c in standin.gateway_connections for p in c.sent if p.get("t") == "READY")
+    assert [g["id"] for g in ready["guilds"]] == [standin.guild_id, beta["id"]] == standin.guild_ids
+    guild_b = multi_bot.get_guild(int(beta["id"]))
+    assert guild_b is not None and guild_b.name == "Beta" and guild_b.owner_id == int(beta["owner"]["id"])
+    assert guild_b.get_channel(int(beta["channel_id"])) is not None
+    assert guild_b.me is not None and guild_b.default_role.id == guild_b.id
+    assert {c["name"] for c in standin.commands(beta["id"])} == {c["name"] for c in standin.commands()}
+    fetched = [g async for g in multi_bot.fetch_guilds()]
+    assert {g.id for g in fetched} == {int(standin.guild_id), int(beta["id"])}
+    roles = await guild_b.fetch_roles()
+    assert {r.name for r in roles} == {"@everyone", "Manager", standin.bot_user["username"]}
+
+    gamma = standin.add_guild("Gamma")
+    assert await multi_bot.next_event() == ("joined", int(gamma["id"]), "Gamma")
+    extra = standin.add_channel("art", guild_id=gamma["id"])
+    assert await multi_bot.next_event() == ("channel", int(extra), int(gamma["id"]))
+    assert standin.violations == []
+
+
+async def test_permissions_are_per_guild(
+    standin: DiscordStandIn, beta: dict[str, Any], multi_bot: StandInBot
+) -> None:
+    mia = standin.add_member("mia")
+    standin.join(mia, beta["id"], manage_guild=True)
+    in_a = await standin.slash(mia, "whoami")
+    assert await multi_bot.next_event() == (
+        "whoami",
+        int(standin.guild_id),
+        "TextChannel",
+        int(mia["id"]),
+        False,
+        True,
+    )
+    in_b = await standin.slash(mia, "whoami", guild_id=beta["id"])
+    assert await multi_bot.next_event() == (
+        "whoami",
+        int(beta["id"]),
+        "TextChannel",
+        int(mia["id"]),
+        True,
+        True,
+    )
+    assert in_a.payload["guild_id"] == standin.guild_id and in_b.payload["guild_id"] == beta["id"]
+    assert (
+        in_b.payload["member"]["roles"] == [beta["manager_role_id"]] and in_a.payload["member"]["roles"] == []
+    )
+    await in_b.wait_message(timeout=5)
+    assert [m["id"] for m in standin.messages(beta["channel_id"])] == [in_b.original_id]
+
+    with pytest.raises(PermissionError):
+        await standin.slash(mia, "admin quota set", {"member": mia, "daily": 3})
+    ix = await standin.slash(mia, "admin quota set", {"member": mia, "daily": 3}, guild_id=beta["id"])
+    assert (await ix.wait_message(timeout=5))["content"] == "quota mia=3"
+    with pytest.raises(LookupError, match="not a member"):
+        await standin.slash(standin.add_member("outsider"), "whoami", guild_id=beta["id"])
+    assert standin.permissions(mia, guild_id=beta["id"]) & (1 << 5)
+    assert not standin.permissions(mia) & (1 << 5)
+    assert standin.violations == []
+
+
+async def test_denied_channel_refuses_bot_but_not_interactions(
+    standin: DiscordStandIn, beta: dict[str, Any], multi_bot: StandInBot
+) -> None:
+    nina = standin.add_member("nina", guild_id=beta["id"])
+    channel = beta["channel_id"]
+    standin.deny_bot(channel, 50013)
+    ix = await standin.slash(nina, "announce", guild_id=beta["id"])
+    assert await multi_bot.next_event() == ("announce-forbidden", 403, 50013, "Missing Permissions")
+    followup = await ix.wait_message(lambda m: m["content"] == "cannot post here", 5)
+    assert followup["channel_id"] == channel
+    assert standin.refused == [("POST", f"/channels/{channel}/messages", 50013)]
+    assert not int(ix.payload["app_permissions"]) & (1 << 11)  # SEND_MESSAGES, from the overwrite
+    discord_channel = multi_bot.get_channel(int(channel))
+    assert isinstance(discord_channel, discord.TextChannel) and discord_channel.guild.me is not None
+    assert not discord_channel.permissions_for(discord_channel.guild.me).send_messages  # CHANNEL_UPDATE
+
+    headers = {"Authorization": f"Bot {standin.token}"}
+    base = f"{standin.api_base_url}/channels/{channel}"
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.get(f"{base}/messages") as response:
+            assert response.status == 403
+            assert await response.json() == {"message": "Missing Permissions", "code": 50013}
+        async with http.get(base) as response:
+            assert response.status == 200  # the bot can still see the channel
+        standin.deny_bot(channel, 50001)
+        async with http.get(base) as response:
+            assert (response.status, await response.json()) == (
+                403,
+                {"message": "Missing Access", "code": 50001},
+            )
+    assert [r.code for r in standin.refused] == [50013, 50013, 50001]
+
+    standin.allow_bot(channel)
+    again = await standin.slash(nina, "announce", guild_id=beta["id"])
+    await again.wait_message(lambda m: m["content"] == "posted", 5)
+    (posted,) = [m for m in standin.messages(channel) if not m["flags"] & 64]
+    assert posted["content"] == "announcement" and len(standin.refused) == 3
+    standin.deny_bot(channel, 50001)
+    async with aiohttp.ClientSession(headers=headers) as http:
+        for method in ("PATCH", "DELETE"):
+            body = {"content": "edited"} if method == "PATCH" else None
+            async with http.request(method, f"{base}/messages/{posted['id']}", json=body) as response:
+                assert (response.status, (await response.json())["code"]) == (403, 50001)
+    assert [(r.method, r.code) for r in standin.refused[3:]] == [("PATCH", 50001), ("DELETE", 50001)]
+    assert standin.message(posted["id"])["content"] == "announcement" and standin.violations == []
+
+
+async def test_dms_reach_the_user_until_blocked(
+    standin: DiscordStandIn, beta: dict[str, Any], multi_bot: StandInBot
+) -> None:
+    omar = standin.add_member("omar", guild_id=beta["id"])
+    standin.deny_bot(beta["channel_id"], 50001)  # no access to the channel does not stop DMs
+    sent = await standin.slash(omar, "dm", guild_id=beta["id"])
+    await sent.wait_message(lambda m: m["content"] == "sent", 5)
+    assert [m["content"] for m in standin.dm_messages(omar)] == ["psst"]
+
+    standin.block_dms(omar)
+    refused = await standin.slash(omar, "dm", guild_id=beta["id"])
+    assert await multi_bot.next_event() == ("dm-forbidden", 403, 50007)
+    await refused.wait_message(lambda m: m["content"] == "dms closed", 5)
+    assert standin.refused == [("POST", f"/channels/{standin.dm_channel_id(omar)}/messages", 50007)]
+
+    in_dm = await standin.slash(omar, "whoami", dm=True)
+    assert await multi_bot.next_event() == ("whoami", None, "DMChannel", int(omar["id"]), False, True)
+    assert "member" not in in_dm.payload and "guild_id" not in in_dm.payload
+    assert in_dm.payload["user"]["id"] == omar["id"] and in_dm.payload["context"] == 1
+    reply = await in_dm.wait_message(timeout=5)
+    assert reply["channel_id"] == standin.dm_channel_id(omar) and reply["content"] == "you are omar"
+    assert standin.violations == []

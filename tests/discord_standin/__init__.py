@@ -22,6 +22,13 @@ Point discord.py at it before ``login``::
             assert standin.violations == []
             await bot.close()  # before the stand-in stops, or discord.py keeps reconnecting
 
+Several guilds: ``standin.add_guild("Beta")`` (before the bot connects it is in READY, after it gets
+GUILD_CREATE) returns ``{"id", "channel_id", ...}``; members and their rights are per guild
+(``add_member(name, guild_id=...)``, ``join(user, guild_id, manage_guild=True)``), and ``slash``/``press``/
+``autocomplete`` act in a guild (``guild_id=``/``channel_id=``) or the user's DM (``dm=True``).
+``deny_bot(channel_id, 50001 | 50013)`` shuts the bot's token out of a channel's messages (403, recorded
+in ``standin.refused`` with DM refusals, 50007, from ``block_dms``); interactions there still work.
+
 Rules are enforced the way Discord answers (status + JSON error code); each broken rule is also
 recorded in ``standin.violations`` (``kind``: schema, limit, late_callback, double_ack, expired_token,
 not_acknowledged, unknown_route, auth, attachment_size, ...).
@@ -31,7 +38,7 @@ from __future__ import annotations
 
 from .discordpy import pointed_at
 from .interactions import Callback, InteractionHandle
-from .models import RecordedRequest, UploadedFile, Violation
+from .models import RecordedRequest, Refusal, UploadedFile, Violation
 from .rest import Injection
 from .standin import DiscordStandIn
 
@@ -41,6 +48,7 @@ __all__ = [
     "Injection",
     "InteractionHandle",
     "RecordedRequest",
+    "Refusal",
     "UploadedFile",
     "Violation",
     "pointed_at",

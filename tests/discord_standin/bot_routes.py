@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from .guilds import Guild
 from .interaction_routes import TRUE_VALUES, check_message_body
 from .messages import wire_message
-from .models import FLAG_EPHEMERAL, Json, field_error
+from .models import CANNOT_DM, ERROR_MESSAGES, FLAG_EPHEMERAL, MISSING_ACCESS, Json, field_error
 from .rest import ApiError, Ctx, Reply, RestApi
 from .rules import check_commands
 from .world import World
@@ -26,6 +27,7 @@ class BotRoutes:
         add("GET", "/users/@me", self.me)
         add("GET", "/users/{user_id}", self.user)
         add("POST", "/users/@me/channels", self.open_dm)
+        add("GET", "/users/@me/guilds", self.my_guilds)
         add("GET", "/oauth2/applications/@me", self.application)
         add("GET", "/applications/@me", self.application)
         add("GET", "/gateway", self.gateway, auth="none")
@@ -66,6 +68,10 @@ class BotRoutes:
             raise ApiError(400, 50035, "Invalid Form Body", kind="unknown_user", errors=body)
         return Reply(200, copy.deepcopy(self.world.open_dm(recipient)))
 
+    async def my_guilds(self, ctx: Ctx) -> Reply:
+        bot_id = self.world.bot_user["id"]
+        return Reply(200, [guild.partial(bot_id) for guild in self.world.guilds.values()])
+
     async def application(self, ctx: Ctx) -> Reply:
         world = self.world
         return Reply(
@@ -88,7 +94,7 @@ class BotRoutes:
                 "redirect_uris": [],
                 "interactions_endpoint_url": None,
                 "tags": [],
-                "approximate_guild_count": 1,
+                "approximate_guild_count": len(world.guilds),
                 "integration_types_config": {"0": {}},
             },
         )
@@ -107,39 +113,44 @@ class BotRoutes:
 
     # -- guild -----------------------------------------------------------------------------------------
 
-    def _guild(self, ctx: Ctx) -> None:
-        if ctx.params["guild_id"] != self.world.guild_id:
+    def _guild(self, ctx: Ctx) -> Guild:
+        guild = self.world.guilds.get(ctx.params["guild_id"])
+        if guild is None:
             raise ApiError(404, 10004, "Unknown Guild", kind="unknown_guild")
+        return guild
 
     async def guild(self, ctx: Ctx) -> Reply:
-        self._guild(ctx)
-        guild = self.world.guild_object()
+        guild = self._guild(ctx)
+        body = guild.guild_object()
         if ctx.query.get("with_counts") in TRUE_VALUES:
-            guild["approximate_member_count"] = len(self.world.members)
-            guild["approximate_presence_count"] = 0
-        return Reply(200, guild)
+            body["approximate_member_count"] = len(guild.members)
+            body["approximate_presence_count"] = 0
+        return Reply(200, body)
 
     async def guild_channels(self, ctx: Ctx) -> Reply:
-        self._guild(ctx)
-        return Reply(200, self.world.guild_channels())
+        return Reply(200, self.world.guild_channels(self._guild(ctx).id))
 
     async def guild_roles(self, ctx: Ctx) -> Reply:
-        self._guild(ctx)
-        return Reply(200, [copy.deepcopy(r) for r in self.world.roles.values()])
+        return Reply(200, [copy.deepcopy(r) for r in self._guild(ctx).roles.values()])
 
     async def guild_member(self, ctx: Ctx) -> Reply:
-        self._guild(ctx)
-        member = self.world.members.get(ctx.params["user_id"])
+        member = self._guild(ctx).members.get(ctx.params["user_id"])
         if member is None:
             raise ApiError(404, 10007, "Unknown Member", kind="unknown_member")
         return Reply(200, copy.deepcopy(member))
 
     # -- channels & messages ---------------------------------------------------------------------------
 
-    def _channel(self, ctx: Ctx) -> Json:
+    def _channel(self, ctx: Ctx, *, messages: bool = True) -> Json:
+        """The channel, if the bot may use it: a channel ``deny_bot`` closed answers 403 with its code
+        (50001 for every route; 50013 for the message and typing routes, ``messages``)."""
         channel = self.world.channels.get(ctx.params["channel_id"])
         if channel is None:
             raise ApiError(404, 10003, "Unknown Channel", kind="unknown_channel")
+        code = self.world.bot_denied.get(channel["id"])
+        if code is not None and (messages or code == MISSING_ACCESS):
+            # A channel the bot lost access to: a normal outcome bots must handle, so no violation.
+            raise ApiError(403, code, ERROR_MESSAGES[code])
         return channel
 
     def _message(self, ctx: Ctx) -> Json:
@@ -155,7 +166,7 @@ class BotRoutes:
         return message
 
     async def channel(self, ctx: Ctx) -> Reply:
-        return Reply(200, copy.deepcopy(self._channel(ctx)))
+        return Reply(200, copy.deepcopy(self._channel(ctx, messages=False)))
 
     async def typing(self, ctx: Ctx) -> Reply:
         self._channel(ctx)
@@ -188,7 +199,7 @@ class BotRoutes:
                 return Reply(200, wire_message(existing))
         if channel["type"] == 1 and channel["recipients"][0]["id"] in self.world.dm_blocked:
             # A user who does not accept DMs: a normal outcome bots must handle, so no violation.
-            raise ApiError(403, 50007, "Cannot send messages to this user")
+            raise ApiError(403, CANNOT_DM, ERROR_MESSAGES[CANNOT_DM])
         if (body.get("flags") or 0) & FLAG_EPHEMERAL:
             raise ApiError(
                 400,
@@ -225,7 +236,7 @@ class BotRoutes:
         if ctx.params["application_id"] != self.world.application_id:
             raise ApiError(403, 50001, "Missing Access", kind="forbidden")
         guild_id = ctx.params.get("guild_id")
-        if guild_id is not None and guild_id != self.world.guild_id:
+        if guild_id is not None and guild_id not in self.world.guilds:
             raise ApiError(403, 50001, "Missing Access", kind="forbidden")
         return guild_id
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from .guilds import Guild
 from .models import INTENT_DIRECT_MESSAGES, INTENT_GUILD_MEMBERS, INTENT_GUILD_MESSAGES, Json
 from .world import World
 
@@ -42,8 +43,10 @@ class Connection:
     closed_at: float | None = None
     close_code: int | None = None
     received: list[Json] = field(default_factory=list)
+    sent: list[Json] = field(default_factory=list)  # every payload queued for this connection
 
     def send(self, payload: Json) -> None:
+        self.sent.append(payload)
         self.queue.put_nowait(json.dumps(payload, separators=(",", ":")))
 
 
@@ -231,7 +234,7 @@ class Gateway:
             "v": 10,
             "user": copy.deepcopy(world.bot_user),
             "user_settings": {},
-            "guilds": [{"id": world.guild_id, "unavailable": True}],
+            "guilds": [{"id": guild_id, "unavailable": True} for guild_id in world.guilds],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self._resume_url(),
@@ -247,9 +250,21 @@ class Gateway:
         if "shard" in data:
             ready["shard"] = data["shard"]
         self.dispatch("READY", ready)
-        all_members = bool(intents & INTENT_GUILD_MEMBERS)
-        self.dispatch("GUILD_CREATE", world.guild_create_payload(all_members=all_members))
+        for guild in world.guilds.values():
+            self.guild_create(guild, joined=False)
         self._became_live()
+
+    def guild_create(self, guild: Guild, *, joined: bool = True) -> None:
+        """GUILD_CREATE for ``guild``: after READY for each guild READY listed as unavailable (then with
+        ``unavailable: false``), or when the bot joins a guild while connected (then without the field,
+        which is how clients tell a join from a guild becoming available)."""
+        session = self.current
+        if session is not None:
+            all_members = bool(session.intents & INTENT_GUILD_MEMBERS)
+            payload = self.world.guild_create_payload(guild, all_members=all_members)
+            if joined:
+                del payload["unavailable"]
+            self.dispatch("GUILD_CREATE", payload)
 
     async def _resume(self, connection: Connection, data: Json) -> None:
         session = self.sessions.get(str(data.get("session_id")))
@@ -279,14 +294,20 @@ class Gateway:
         self.world.notifier.notify()
 
     def _members_chunk(self, connection: Connection, data: Any) -> None:
-        self.dispatch(
-            "GUILD_MEMBERS_CHUNK",
-            {
-                "guild_id": self.world.guild_id,
-                "members": [copy.deepcopy(m) for m in self.world.members.values()],
-                "chunk_index": 0,
-                "chunk_count": 1,
-                "not_found": [],
-                "nonce": data.get("nonce") if isinstance(data, dict) else None,
-            },
-        )
+        data = data if isinstance(data, dict) else {}
+        requested = data.get("guild_id")
+        for guild_id in requested if isinstance(requested, list) else [requested]:
+            guild = self.world.guilds.get(str(guild_id))
+            if guild is None:
+                continue
+            self.dispatch(
+                "GUILD_MEMBERS_CHUNK",
+                {
+                    "guild_id": guild.id,
+                    "members": [copy.deepcopy(m) for m in guild.members.values()],
+                    "chunk_index": 0,
+                    "chunk_count": 1,
+                    "not_found": [],
+                    "nonce": data.get("nonce"),
+                },
+            )

@@ -92,7 +92,9 @@ class Guild:
 
     def member_with_permissions(self, user_id: str, channel: Json | None = None) -> Json:
         member = copy.deepcopy(self.member(user_id))
-        value = self.base_permissions(user_id) if channel is None else self.channel_permissions(user_id, channel)
+        value = (
+            self.base_permissions(user_id) if channel is None else self.channel_permissions(user_id, channel)
+        )
         member["permissions"] = str(value)
         return member
 

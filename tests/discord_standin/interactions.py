@@ -1,4 +1,4 @@
-"""Interactions the stand-in dispatches: payload builders and the handle tests hold on to."""
+"""Interactions the stand-in dispatches: the handle tests hold on to, and component/modal helpers."""
 
 # Explicit timeouts are part of the test-facing API (every wait fails loudly instead of hanging).
 # ruff: noqa: ASYNC109
@@ -11,7 +11,6 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from .messages import wire_message
 from .models import FLAG_EPHEMERAL, Json, UploadedFile
@@ -80,32 +79,48 @@ class InteractionHandle:
         self.followup_ids: list[str] = []
         self.modal: Json | None = None
         self.autocomplete_choices: list[Json] | None = None
-        guild_id = world.guild_id
-        channel = copy.deepcopy(world.channels[channel_id])
-        channel["permissions"] = str(world.permissions(user["id"]))
+        self.guild_id = world.guild_of(channel_id)  # None: the bot's DM with the user
         self.payload: Json = {
             "id": self.id,
             "application_id": world.application_id,
             "type": kind,
             "data": data,
-            "guild_id": guild_id,
-            "guild": {"id": guild_id, "locale": "en-US", "features": []},
             "channel_id": channel_id,
-            "channel": channel,
-            "member": world.member_with_permissions(user["id"]),
             "token": self.token,
             "version": 1,
-            "app_permissions": str(world.permissions(world.bot_user["id"])),
             "locale": "en-US",
-            "guild_locale": "en-US",
             "entitlements": [],
             "entitlement_sku_ids": [],
-            "authorizing_integration_owners": {"0": guild_id},
-            "context": 0,
+            "authorizing_integration_owners": {"0": self.guild_id or "0"},
             "attachment_size_limit": attachment_size_limit,
         }
+        self.payload.update(self._where(world, user["id"], channel_id))
         if source_message is not None:
             self.payload["message"] = wire_message(source_message)
+
+    def _where(self, world: World, user_id: str, channel_id: str) -> Json:
+        """The guild part (guild, member with the permissions computed in the channel, the bot's own as
+        ``app_permissions``), or for a DM the ``user`` and no guild or member, as Discord sends them."""
+        channel = copy.deepcopy(world.channels[channel_id])
+        bot_id = world.bot_user["id"]
+        if self.guild_id is None:
+            return {
+                "channel": channel,
+                "user": copy.deepcopy(world.users[user_id]),
+                "app_permissions": str(world.permissions(bot_id, channel_id=channel_id)),
+                "context": 1,  # BOT_DM
+            }
+        guild = world.guilds[self.guild_id]
+        channel["permissions"] = str(guild.channel_permissions(user_id, channel))
+        return {
+            "guild_id": self.guild_id,
+            "guild": {"id": self.guild_id, "locale": "en-US", "features": []},
+            "channel": channel,
+            "member": guild.member_with_permissions(user_id, channel),
+            "app_permissions": str(guild.channel_permissions(bot_id, channel)),
+            "guild_locale": "en-US",
+            "context": 0,  # GUILD
+        }
 
     # -- state -----------------------------------------------------------------------------------------
 
@@ -142,7 +157,7 @@ class InteractionHandle:
             "id": self.id,
             "type": self.type,
             "user": copy.deepcopy(self.user),
-            "authorizing_integration_owners": {"0": self._world.guild_id},
+            "authorizing_integration_owners": {"0": self.guild_id or "0"},
         }
         extra: Json = {"webhook_id": self._world.application_id, "application_id": self._world.application_id}
         if self.type == APPLICATION_COMMAND:
@@ -182,113 +197,6 @@ class InteractionHandle:
 
     def __repr__(self) -> str:
         return f"<InteractionHandle id={self.id} type={self.type} acked={self.ack is not None}>"
-
-
-# -- payload builders -----------------------------------------------------------------------------------
-
-
-def _resolve_user(world: World, value: Any) -> str:
-    user_id = str(value["id"] if isinstance(value, dict) else value)
-    if user_id not in world.users:
-        raise ValueError(f"unknown user {user_id}")
-    return user_id
-
-
-def _option_value(world: World, option: Json, value: Any, resolved: Json) -> Any:
-    kind = option["type"]
-    if kind == 3:
-        text = str(value)
-        if option.get("min_length") is not None and len(text) < option["min_length"]:
-            raise ValueError(f"option {option['name']!r} is shorter than {option['min_length']}")
-        if option.get("max_length") is not None and len(text) > option["max_length"]:
-            raise ValueError(f"option {option['name']!r} is longer than {option['max_length']}")
-        result: Any = text
-    elif kind in (4, 10):
-        result = int(value) if kind == 4 else float(value)
-        if option.get("min_value") is not None and result < option["min_value"]:
-            raise ValueError(f"option {option['name']!r} is below {option['min_value']}")
-        if option.get("max_value") is not None and result > option["max_value"]:
-            raise ValueError(f"option {option['name']!r} is above {option['max_value']}")
-    elif kind == 5:
-        result = bool(value)
-    elif kind in (6, 9):
-        user_id = _resolve_user(world, value)
-        resolved.setdefault("users", {})[user_id] = copy.deepcopy(world.users[user_id])
-        member = world.member_with_permissions(user_id)
-        member.pop("user", None)
-        resolved.setdefault("members", {})[user_id] = member
-        result = user_id
-    elif kind == 7:
-        channel_id = str(value["id"] if isinstance(value, dict) else value)
-        channel = copy.deepcopy(world.channels[channel_id])
-        channel["permissions"] = str(world.permissions(world.bot_user["id"]))
-        resolved.setdefault("channels", {})[channel_id] = channel
-        result = channel_id
-    elif kind == 8:
-        role_id = str(value["id"] if isinstance(value, dict) else value)
-        resolved.setdefault("roles", {})[role_id] = copy.deepcopy(world.roles[role_id])
-        result = role_id
-    elif kind == 11:
-        attachment = dict(value)
-        resolved.setdefault("attachments", {})[attachment["id"]] = attachment
-        result = attachment["id"]
-    else:
-        raise ValueError(f"unsupported option type {kind}")
-    choices = option.get("choices")
-    if choices and result not in [c["value"] for c in choices]:
-        raise ValueError(f"{result!r} is not a choice of option {option['name']!r}")
-    return result
-
-
-def build_options(
-    world: World, declared: list[Json], given: dict[str, Any], resolved: Json, focused: str | None = None
-) -> list[Json]:
-    by_name = {o["name"]: o for o in declared}
-    unknown = set(given) - set(by_name)
-    if unknown:
-        raise ValueError(f"unknown options {sorted(unknown)}; declared: {sorted(by_name)}")
-    if focused is not None and not by_name.get(focused, {}).get("autocomplete"):
-        raise ValueError(f"option {focused!r} does not have autocomplete")
-    out = []
-    for option in declared:
-        name = option["name"]
-        if name == focused:
-            # While typing, Discord sends the partial text of the focused option unvalidated.
-            partial = str(given.get(name, ""))
-            out.append({"name": name, "type": option["type"], "value": partial, "focused": True})
-        elif name in given:
-            value = _option_value(world, option, given[name], resolved)
-            out.append({"name": name, "type": option["type"], "value": value})
-        elif option.get("required") and focused is None:
-            raise ValueError(f"required option {name!r} missing")
-    return out
-
-
-def build_command_data(
-    world: World, command: Json, path: list[str], options: dict[str, Any], focused: str | None = None
-) -> Json:
-    """``data`` of an APPLICATION_COMMAND (or, with ``focused``, AUTOCOMPLETE) interaction."""
-    resolved: Json = {}
-    declared = command.get("options") or []
-    nested: list[Json] = []
-    top: list[Json] = nested
-    for part in path:
-        sub = next((o for o in declared if o["name"] == part and o["type"] in (1, 2)), None)
-        if sub is None:
-            raise ValueError(f"/{command['name']} has no subcommand (group) {part!r}")
-        entry: Json = {"name": part, "type": sub["type"], "options": []}
-        nested.append(entry)
-        nested = entry["options"]
-        declared = sub.get("options") or []
-    if any(o["type"] in (1, 2) for o in declared):
-        raise ValueError(f"/{command['name']} {' '.join(path)} needs a subcommand")
-    nested.extend(build_options(world, declared, options, resolved, focused))
-    data: Json = {"id": command["id"], "name": command["name"], "type": 1, "options": top}
-    if command.get("guild_id"):
-        data["guild_id"] = command["guild_id"]
-    if resolved:
-        data["resolved"] = resolved
-    return data
 
 
 def walk_components(components: list[Json]) -> Iterator[Json]:

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 from multidict import MultiDict
 
-from .models import Json, RecordedRequest, UploadedFile, error_body
+from .models import Json, RecordedRequest, Refusal, UploadedFile, error_body
 from .spec import SpecValidator, form_errors
 from .world import World
 
@@ -157,6 +157,8 @@ class RestApi:
             status, payload = exc.status, error_body(exc.code, exc.message, exc.errors)
             if exc.kind is not None:
                 self.world.violate(exc.kind, exc.note, method=method, path=path, detail=exc.errors or body)
+        if status == 403 and isinstance(payload, dict):
+            self.world.refused.append(Refusal(method, path, int(payload.get("code") or 0)))
         self.world.requests.append(
             RecordedRequest(method, path, query, body, files, status, arrived, payload, route_key)
         )

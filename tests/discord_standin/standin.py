@@ -18,7 +18,7 @@ from .bot_routes import BotRoutes, serve_attachment
 from .gateway import Connection, Gateway
 from .interaction_routes import InteractionRoutes
 from .interactions import InteractionHandle, find_component
-from .models import Json, RecordedRequest, Violation, user_id_of
+from .models import Json, RecordedRequest, Refusal, Violation, user_id_of
 from .rest import API_PREFIX, MAX_REQUEST_BYTES, Injection, RestApi
 from .spec import SpecValidator, default_validator
 from .world import World
@@ -50,6 +50,7 @@ class DiscordStandIn(MemberActions):
             allowed_intents=allowed_intents,
         )
         self._world.dispatch = self._gateway.dispatch
+        self._world.guild_joined = self._gateway.guild_create
         BotRoutes(self._api, self._world, lambda: self.gateway_url)
         InteractionRoutes(self._api, self._world)
         self._runner: web.AppRunner | None = None
@@ -118,11 +119,18 @@ class DiscordStandIn(MemberActions):
 
     @property
     def guild_id(self) -> str:
+        """The default guild (the one the stand-in starts with)."""
         return self._world.guild_id
 
     @property
     def channel_id(self) -> str:
+        """The default guild's text channel."""
         return self._world.channel_id
+
+    @property
+    def guild_ids(self) -> list[str]:
+        """Every guild the bot is in, the default one first."""
+        return list(self._world.guilds)
 
     @property
     def bot_user(self) -> Json:
@@ -130,15 +138,79 @@ class DiscordStandIn(MemberActions):
 
     @property
     def owner(self) -> Json:
-        """The guild owner (has every permission)."""
+        """The default guild's owner (has every permission there; each ``add_guild`` has its own)."""
         return copy.deepcopy(self._world.owner_user)
 
-    def add_member(self, name: str, *, manage_guild: bool = False, administrator: bool = False) -> Json:
-        """Add a guild member and return its user object (``id`` is a snowflake string)."""
-        return self._world.add_member(name, manage_guild=manage_guild, administrator=administrator)
+    # -- guilds, channels & members --------------------------------------------------------------------
 
-    def permissions(self, user: Json | str) -> int:
-        return self._world.permissions(user_id_of(user))
+    def add_guild(self, name: str) -> Json:
+        """Another guild with the bot in it: its own owner, default text channel and roles (@everyone,
+        "Manager" with MANAGE_GUILD, the bot's role).  A connected bot gets GUILD_CREATE; one that
+        connects later finds it in READY.  Returns ``{"id", "channel_id", "name", "owner" (user object),
+        "manager_role_id", "bot_role_id"}``."""
+        guild = self._world.add_guild(name)
+        return {
+            "id": guild.id,
+            "channel_id": guild.channel_id,
+            "name": guild.name,
+            "owner": copy.deepcopy(self._world.users[guild.owner_id]),
+            "manager_role_id": guild.manager_role_id,
+            "bot_role_id": guild.bot_role_id,
+        }
+
+    def add_channel(self, name: str, *, guild_id: str | None = None) -> str:
+        """A new text channel in ``guild_id`` (default guild); dispatches CHANNEL_CREATE; returns its id."""
+        return str(self._world.add_channel(name, guild_id)["id"])
+
+    def add_member(
+        self,
+        name: str,
+        *,
+        guild_id: str | None = None,
+        manage_guild: bool = False,
+        administrator: bool = False,
+    ) -> Json:
+        """A new user, member of ``guild_id`` (default guild) with the "Manager" role (``manage_guild``)
+        and/or an administrator role; returns its user object (``id`` is a snowflake string)."""
+        return self._world.add_member(name, guild_id, manage_guild=manage_guild, administrator=administrator)
+
+    def join(
+        self, user: Json | str, guild_id: str, *, manage_guild: bool = False, administrator: bool = False
+    ) -> None:
+        """Make an existing user a member of another guild too, with that guild's roles as given
+        (permissions are per guild); dispatches GUILD_MEMBER_ADD.  ValueError if already a member."""
+        self._world.join(user_id_of(user), guild_id, manage_guild=manage_guild, administrator=administrator)
+
+    def permissions(
+        self, user: Json | str, *, guild_id: str | None = None, channel_id: str | None = None
+    ) -> int:
+        """``user``'s guild-wide permissions in ``guild_id`` (default guild), or with ``channel_id`` their
+        permissions in that channel including overwrites (what an interaction there carries)."""
+        return self._world.permissions(user_id_of(user), guild_id, channel_id)
+
+    def dm_channel_id(self, user: Json | str) -> str:
+        """The id of the bot's DM channel with ``user`` (opened on first use, as Discord does)."""
+        return str(self._world.open_dm(user_id_of(user))["id"])
+
+    # -- channels the bot may not use -------------------------------------------------------------------
+
+    def deny_bot(self, channel_id: str, code: int = 50013) -> None:
+        """Take the bot's rights in a guild channel away: 50001 ("Missing Access", no VIEW_CHANNEL) or
+        50013 ("Missing Permissions", can see it but not send or read history).  Bot-token requests on
+        the channel's messages (GET list/one, POST, PATCH, DELETE) and typing then get 403 with that code
+        (with 50001 GET /channels/{id} too), recorded in ``refused``; interaction callbacks and webhooks
+        still work.  The bot's member overwrite on the channel shows it (CHANNEL_UPDATE, and the
+        ``app_permissions`` of interactions there)."""
+        self._world.deny_bot(channel_id, code)
+
+    def allow_bot(self, channel_id: str) -> None:
+        """Undo ``deny_bot``."""
+        self._world.allow_bot(channel_id)
+
+    @property
+    def refused(self) -> list[Refusal]:
+        """Every request answered 403, in order: ``Refusal(method, path, code)`` named tuples."""
+        return self._world.refused
 
     # -- records -------------------------------------------------------------------------------------
 
@@ -174,6 +246,9 @@ class DiscordStandIn(MemberActions):
     def block_dms(self, user: Json | str) -> None:
         """Make ``user`` refuse DMs: the bot gets 403 / 50007 "Cannot send messages to this user"."""
         self._world.dm_blocked.add(user_id_of(user))
+
+    def unblock_dms(self, user: Json | str) -> None:
+        self._world.dm_blocked.discard(user_id_of(user))
 
     def commands(self, guild_id: str | None = None) -> list[Json]:
         """Commands registered by the last sync: global ones, or the guild's when ``guild_id`` is given."""
@@ -264,8 +339,13 @@ class DiscordStandIn(MemberActions):
 
         return await self._world.notifier.wait_for(check, timeout, f"{method} {path_regex}")
 
-    async def wait_for_commands(self, timeout: float = 10.0) -> list[Json]:
+    async def wait_for_commands(self, timeout: float = 10.0, *, guild_id: str | None = None) -> list[Json]:
+        """Commands once any sync registered some (with ``guild_id``: once that guild's did)."""
+
         def check() -> list[Json] | None:
+            if guild_id is not None:
+                return copy.deepcopy(self._world.commands.get(guild_id)) or None
             return [c for scope in self._world.commands.values() for c in scope] or None
 
-        return await self._world.notifier.wait_for(check, timeout, "a command sync")
+        where = f" for guild {guild_id}" if guild_id else ""
+        return await self._world.notifier.wait_for(check, timeout, f"a command sync{where}")
