@@ -125,7 +125,11 @@ async def test_a_result_posted_before_a_crash_is_not_posted_again(
     bot = await start_bot(fake_bot_engine(), queue={"embedded_worker": False})
     nina = standin.add_member("nina")
     ix = await bot.imagine(nina, "only once")
-    (job,) = await bot.queue.reads.history(user=int(nina["id"]))
+
+    async def queued() -> list[Any]:  # a busy bot acks (defers) before its enqueue commits
+        return await bot.queue.reads.history(user=int(nina["id"]))
+
+    (job,) = await wait_until(queued, 10, "the job queued")
     await bot.shutdown()
 
     url = f"{standin.api_base_url}/channels/{standin.channel_id}/messages"

@@ -67,8 +67,11 @@ async def test_imagine_progress_grid_and_every_button(
     assert grid["nonce"] == job.id and job.seed == 42 and shown_seed(grid) == 42
 
     # Progress: percentages with a preview image, at most one edit a progress_interval.
+    async def replaced() -> bool:  # the progress message is deleted right after the result is posted
+        return bool(standin.message(progress_id)["deleted"])
+
+    await wait_until(replaced, 10, "the progress message replaced by the result")
     progress = standin.message(progress_id)
-    assert progress["deleted"], "the progress message is replaced by the result"
     edits = progress["edits"]
     assert any("%" in e["content"] for e in edits)
     assert any(e["attachments"] and e["attachments"][0]["filename"] == "preview.jpg" for e in edits)
