@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from db.queue import DeliveryTarget, Queue
 from imaginebot.core.domain import GenResult, JobSpec
@@ -58,3 +58,16 @@ async def test_concurrent_markers_deliver_exactly_once(make_queue: Callable[...,
     )
     assert sum(wins) == len(jobs)
     assert await queues[0].outbox.undelivered() == []
+
+
+async def test_expired_interaction_tokens_are_erased(queue: Queue) -> None:
+    """Interaction tokens are credentials: once Discord's 15 minutes are over they are forgotten."""
+    now = datetime.now(UTC)
+    expired = DeliveryTarget(1, 2, 3, "old-token", 4, now - timedelta(seconds=1))
+    live = DeliveryTarget(1, 2, 5, "live-token", 4, now + timedelta(minutes=10))
+    [old] = await queue.admission.enqueue(1, [JobSpec("a")], model=MODEL, delivery=expired)
+    [new] = await queue.admission.enqueue(1, [JobSpec("b")], model=MODEL, delivery=live)
+    assert await queue.outbox.erase_expired_tokens() == 1
+    assert (await queue.reads.get_job(old.id)).interaction_token is None
+    assert (await queue.reads.get_job(new.id)).interaction_token == "live-token"
+    assert await queue.outbox.erase_expired_tokens() == 0
