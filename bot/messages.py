@@ -283,7 +283,7 @@ def admin_cancelled(job_id: str, outcome: CancelOutcome) -> str:
 def admin_paused(*, here: bool = False) -> str:
     if here:
         return "⏸️ New jobs from this server are refused until /admin resume; queued ones still run."
-    return "⏸️ The queue is paused: no new jobs are accepted or started until /admin resume."
+    return "⏸️ The queue is paused: no new jobs are accepted until /admin resume; queued ones still run."
 
 
 def admin_resumed(*, here: bool = False) -> str:

@@ -199,8 +199,8 @@ class Admin:
         return changed
 
     async def pause(self, *, actor: str, guild_id: int | None = None) -> bool:
-        """Stop new jobs from being accepted and queued jobs from starting; running jobs finish. With
-        `guild_id`: refuse new jobs from that guild only (its queued jobs still run)."""
+        """Refuse new jobs everywhere (queued and running jobs still run); with `guild_id`, only new jobs
+        from that guild."""
         return await self._set_paused(True, actor, guild_id)
 
     async def resume(self, *, actor: str, guild_id: int | None = None) -> bool:

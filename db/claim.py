@@ -72,8 +72,8 @@ _RETURNING = """
 RETURNING jobs.id, jobs.user_id, jobs.kind, jobs.spec, jobs.seed, jobs.strength, jobs.attempts,
           jobs.image_count, jobs.parent_job_id, jobs.parent_index, jobs.created_at"""
 
-_ELIGIBLE = """WHERE r.rn <= :max_running AND r.rn + coalesce(run.n, 0) <= :max_running
-      AND NOT (SELECT q.paused FROM queue_state q WHERE q.id = 1)"""
+# A pause (the operators' or a guild's) refuses new submissions; the jobs already queued still run.
+_ELIGIBLE = """WHERE r.rn <= :max_running AND r.rn + coalesce(run.n, 0) <= :max_running"""
 
 _CLAIM_RANKED = _RANKED.format(model_filter="AND j.model = :model", eligible_filter=_ELIGIBLE)
 

@@ -227,12 +227,16 @@ async def test_batches_hold_only_compatible_jobs_up_to_max_images(make_queue: Ca
     assert all(j.user_id != 5 for j in first + second + third + rest)
 
 
-async def test_paused_queue_is_not_claimed(queue: Queue) -> None:
+async def test_a_paused_queue_refuses_new_jobs_but_runs_the_queued_ones(queue: Queue) -> None:
+    """The operators' pause does what a guild's does, everywhere: new submissions are refused, jobs
+    already queued still run."""
     await enqueue(queue, 1)
     await queue.admin.pause(actor="t")
-    assert await queue.lifecycle.claim("w", model=MODEL, max_images=8) == []
-    await queue.admin.resume(actor="t")
+    with pytest.raises(QueuePaused):
+        await enqueue(queue, 2)
     assert len(await queue.lifecycle.claim("w", model=MODEL, max_images=8)) == 1
+    await queue.admin.resume(actor="t")
+    await enqueue(queue, 2)
 
 
 async def test_batch_key_is_stored_per_job(queue: Queue) -> None:

@@ -136,7 +136,7 @@ def paused(changed: bool, guild_id: int | None = None) -> str:
             return f"guild {guild_id} paused: its new jobs are refused; its queued jobs still run"
         return f"guild {guild_id} was already paused"
     if changed:
-        return "queue paused: no new jobs are accepted or started; running jobs finish"
+        return "queue paused: no new jobs are accepted; queued and running jobs still run"
     return "the queue was already paused"
 
 
