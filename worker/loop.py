@@ -256,31 +256,22 @@ class Worker:
                 log.info("job %s: engine stopped early on worker %s; back in the queue", job_id, self.id)
             return
         except GenerationError as exc:  # it would fail again: no retry
-            reason = str(exc).rstrip(".") or type(exc).__name__
-            for job_id in batch.live():
-                status = await self.queue.fail(job_id, self.id, exc.failure, retry=False, detail=reason)
-                self._log_failure(job_id, status, f"generation failed: {reason}")
+            await self._fail_batch(batch, exc.failure, retry=False, detail=_reason(exc))
             return
         except TransientGenerationError as exc:  # the device or its driver: another try may succeed
-            reason = str(exc).rstrip(".") or type(exc).__name__
-            for job_id in batch.live():
-                status = await self.queue.fail(
-                    job_id, self.id, Failure.DEVICE_ERROR, retry=True, detail=reason
-                )
-                self._log_failure(job_id, status, f"device error: {reason}")
+            await self._fail_batch(batch, Failure.DEVICE_ERROR, retry=True, detail=_reason(exc))
             return
         except Exception:
             log.exception("worker %s: engine error for jobs %s", self.id, ", ".join(batch.live()))
-            for job_id in batch.live():
-                status = await self.queue.fail(job_id, self.id, Failure.ENGINE_ERROR, retry=True)
-                self._log_failure(job_id, status, "engine error")
+            await self._fail_batch(batch, Failure.ENGINE_ERROR, retry=True)
             return
         metrics.observe_batch(batch.seconds, sum(len(r.images) for r in results))
         ours = [r for r in results if r.job_id in batch.ids and r.job_id not in batch.dropped]
+        failed_alone = set()
         for r in ours:
-            if r.failure is not None:  # this job alone failed in a way that would repeat
-                status = await self.queue.fail(r.job_id, self.id, r.failure, retry=False, detail=r.detail)
-                self._log_failure(r.job_id, status, f"{r.failure.value}: {r.detail}")
+            if r.failure is not None:  # this job alone failed, in a way that would repeat
+                failed_alone.add(r.job_id)
+                await self._fail_job(r.job_id, r.failure, retry=False, detail=r.detail)
         mine = [r for r in ours if r.failure is None]
         won = await self._complete(mine) if mine else set()
         for r in mine:
@@ -295,10 +286,17 @@ class Worker:
         returned = {r.job_id for r in ours}
         for job_id in batch.live():
             if job_id not in returned:
-                status = await self.queue.fail(job_id, self.id, Failure.NO_IMAGES, retry=True)
-                self._log_failure(job_id, status, "the engine returned no images")
-            elif job_id not in won and all(r.job_id != job_id or r.failure is None for r in ours):
+                await self._fail_job(job_id, Failure.NO_IMAGES, retry=True)
+            elif job_id not in won and job_id not in failed_alone:
                 log.info("job %s: cancelled or lease lost; worker %s dropped its results", job_id, self.id)
+
+    async def _fail_batch(self, batch: Batch, failure: Failure, *, retry: bool, detail: str = "") -> None:
+        for job_id in batch.live():
+            await self._fail_job(job_id, failure, retry=retry, detail=detail)
+
+    async def _fail_job(self, job_id: str, failure: Failure, *, retry: bool, detail: str = "") -> None:
+        status = await self.queue.fail(job_id, self.id, failure, retry=retry, detail=detail)
+        self._log_failure(job_id, status, f"{failure.value}{': ' + detail if detail else ''}")
 
     async def _complete(self, results: list[GenResult]) -> set[str]:
         """Store a batch's results, retrying a failed transaction a few times: the images cost GPU
@@ -326,3 +324,7 @@ class Worker:
             log.warning("job %s: %s on worker %s; failed and refunded", job_id, what, self.id)
         else:
             log.info("job %s: %s on worker %s; cancelled or lease lost meanwhile", job_id, what, self.id)
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).rstrip(".") or type(exc).__name__
