@@ -144,7 +144,9 @@ class Delivery(commands.Cog):
         undelivered (never marked delivered without a message)."""
         attempts = await self.outbox.delivery_attempt(job.id)
         try:
-            message_id = await self.posting.find_posted(job) if job.delivery_attempts > 0 else None
+            # Only a result has a file to recognise it by; an ending edits or re-posts a short notice.
+            unsure = job.status is JobStatus.SUCCEEDED and job.delivery_attempts > 0
+            message_id = await self.posting.find_posted(job) if unsure else None
             if message_id is not None:
                 log.info("job %s: found its result already posted as message %s", job.id, message_id)
             elif job.status is JobStatus.SUCCEEDED:

@@ -66,7 +66,7 @@ def result_upscale(prompt: str, user_id: int, index: int) -> str:
 
 def refusal(err: QueueRefusal) -> str:
     """Why the queue turned a request down (nothing was queued or charged), and what to do."""
-    here = " on this server" if getattr(err, "guild_id", None) is not None else ""
+    here = " on this server" if err.guild_id is not None else ""
     if isinstance(err, Banned):
         because = f" (reason: {err.reason})" if err.reason else ""
         return (f"You are banned from generating images{here}{because}. "
@@ -80,7 +80,7 @@ def refusal(err: QueueRefusal) -> str:
         adds = "" if err.requested == 1 else f"; this request adds {err.requested}"
         return (f"You already have {err.queued} job{'s' if err.queued != 1 else ''} waiting "
                 f"(at most {err.limit} at once{adds}). Wait until some of them start, then try again.")
-    if isinstance(err, QueuePaused) and err.guild_id is not None:
+    if isinstance(err, QueuePaused) and here:
         return ("This server's moderators paused image generation here, so no new jobs are accepted. "
                 "Try again later.")
     if isinstance(err, QueuePaused):

@@ -59,10 +59,7 @@ class Admin:
 
     async def _info(self, conn: AsyncConnection, user_id: int, guild_id: int | None) -> QuotaInfo:
         user = await self._quotas.user(conn, user_id)
-        info = await self._quotas.info(conn, user_id, user)
-        if guild_id is None:
-            return info
-        return await self._guilds.with_guild(conn, info, guild_id, self._quotas.since(user, self._db.now()))
+        return await self._guilds.quota(conn, self._quotas, user_id, user, guild_id)
 
     async def quota_reset(self, user_id: int, *, actor: str, guild_id: int | None = None) -> QuotaInfo:
         """Forget the user's limit override and today's usage; with `guild_id`, only that guild's limit for

@@ -12,6 +12,8 @@ from datetime import datetime
 class QueueRefusal(Exception):
     """A request the queue turned down. Nothing was inserted and nothing was charged."""
 
+    guild_id: int | None = None  # set when a guild's own rule refused it (its ban, pause or limit)
+
 
 class Banned(QueueRefusal):
     """Banned everywhere (`guild_id` None, by an operator) or from one guild (by its moderators)."""

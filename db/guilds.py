@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.database import Database
 from db.models import Guild, GuildMember, Job
+from db.quota import Quotas, UserRow
 from db.records import GuildQuota, QuotaInfo
 
 
@@ -70,8 +71,10 @@ class Guilds:
     async def member(self, conn: AsyncConnection, guild_id: int, user_id: int) -> MemberRule | None:
         return (await self.rules(conn, [(guild_id, user_id)])).member(guild_id, user_id)
 
-    async def is_paused(self, conn: AsyncConnection, guild_id: int) -> bool:
-        return guild_id in (await self.rules(conn, [(guild_id, 0)])).paused
+    @staticmethod
+    async def is_paused(conn: AsyncConnection, guild_id: int) -> bool:
+        stmt = select(Guild.paused).where(Guild.id == guild_id)
+        return bool((await conn.execute(stmt)).scalar_one_or_none())
 
     @staticmethod
     async def used_in_guild(conn: AsyncConnection, user_id: int, guild_id: int, since: datetime) -> int:
@@ -80,6 +83,15 @@ class Guilds:
             Job.guild_id == guild_id, Job.user_id == user_id, Job.charged.is_(True), Job.created_at >= since
         )
         return int((await conn.execute(stmt)).scalar_one())
+
+    async def quota(
+        self, conn: AsyncConnection, quotas: Quotas, user_id: int, user: UserRow | None, guild_id: int | None
+    ) -> QuotaInfo:
+        """The user's quota today; with `guild_id`, also that guild's view of them (`QuotaInfo.guild`)."""
+        info = await quotas.info(conn, user_id, user)
+        if guild_id is None:
+            return info
+        return await self.with_guild(conn, info, guild_id, quotas.since(user, self._db.now()))
 
     async def with_guild(
         self, conn: AsyncConnection, info: QuotaInfo, guild_id: int, since: datetime

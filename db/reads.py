@@ -132,23 +132,24 @@ class Reads:
 
     # -- users and the queue -------------------------------------------------------------------------
 
-    async def quota_info(self, user_id: int) -> QuotaInfo:
-        """The user's quota today (for /info); a user who never used the bot gets the defaults."""
-        async with self._db.read() as conn:
-            return await self._quotas.info(conn, user_id, await self._quotas.user(conn, user_id))
-
-    async def quota_show(self, user_id: int, guild_id: int | None = None) -> QuotaInfo:
-        """Like quota_info, but raises UserNotFound for a user the database has never seen; with
+    async def quota_info(self, user_id: int, guild_id: int | None = None) -> QuotaInfo:
+        """The user's quota today (for /info); a user who never used the bot gets the defaults. With
         `guild_id`, also that guild's limit, ban and the user's usage there (`QuotaInfo.guild`)."""
         async with self._db.read() as conn:
-            user = await self._quotas.user(conn, user_id)
-            if user is None:
-                raise UserNotFound(user_id)
-            info = await self._quotas.info(conn, user_id, user)
-            if guild_id is None:
-                return info
-            since = self._quotas.since(user, self._db.now())
-            return await self._guilds.with_guild(conn, info, guild_id, since)
+            return await self._quota(conn, user_id, guild_id, must_exist=False)
+
+    async def quota_show(self, user_id: int, guild_id: int | None = None) -> QuotaInfo:
+        """Like quota_info, but raises UserNotFound for a user the database has never seen."""
+        async with self._db.read() as conn:
+            return await self._quota(conn, user_id, guild_id, must_exist=True)
+
+    async def _quota(
+        self, conn: AsyncConnection, user_id: int, guild_id: int | None, *, must_exist: bool
+    ) -> QuotaInfo:
+        user = await self._quotas.user(conn, user_id)
+        if user is None and must_exist:
+            raise UserNotFound(user_id)
+        return await self._guilds.quota(conn, self._quotas, user_id, user, guild_id)
 
     async def user_exists(self, user_id: int) -> bool:
         async with self._db.read() as conn:

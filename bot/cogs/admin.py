@@ -74,11 +74,7 @@ async def _answer(interaction: discord.Interaction, work: Callable[[], Awaitable
 async def _quota_text(
     bot: ImagineBot, user_id: int, guild_id: int | None, *, changed: bool = False
 ) -> str:
-    reads = bot.queue.reads
-    info = await reads.quota_info(user_id)
-    if guild_id is not None and await reads.user_exists(user_id):
-        info = await reads.quota_show(user_id, guild_id)
-    return messages.admin_quota(info, changed=changed)
+    return messages.admin_quota(await bot.queue.reads.quota_info(user_id, guild_id), changed=changed)
 
 
 class QuotaGroup(app_commands.Group):
