@@ -51,8 +51,15 @@ _SOURCE_KINDS = (JobKind.UPSCALE, JobKind.VARIATION)
 
 
 def new_job_id() -> str:
-    """12 URL-safe characters (72 random bits): short enough for button custom ids and file names."""
-    return secrets.token_urlsafe(JOB_ID_LENGTH * 3 // 4)
+    """12 URL-safe characters (72 random bits): short enough for button custom ids and file names.
+
+    Never starts with ``-`` or ``_``: an id such as ``-x3…`` would read as an option on the command
+    line (``imaginebot admin cancel -x3…``) and looks like a typo in a file listing.
+    """
+    while True:
+        job_id = secrets.token_urlsafe(JOB_ID_LENGTH * 3 // 4)
+        if job_id[0].isalnum():
+            return job_id
 
 
 def default_strength(kind: JobKind) -> float | None:

@@ -202,3 +202,13 @@ async def test_admin_guild_scoped_forms(cli, queue: Queue) -> None:
     code, out, _ = await cli("admin", "pause", "--guild", "600")
     assert code == 0 and "guild 600 paused" in out
     assert await queue.reads.is_paused(600) and not await queue.reads.is_paused()
+
+
+def test_job_ids_never_read_as_command_line_options() -> None:
+    """A job id is typed after `admin cancel`, `jobs show`, `edit`: one starting with `-` would be taken
+    for an option (1 id in 32 did before). 4,000 ids: each starts with a letter or digit."""
+    from db.queue import new_job_id
+
+    ids = {new_job_id() for _ in range(4000)}
+    assert len(ids) == 4000
+    assert all(job_id[0].isalnum() and len(job_id) == 12 for job_id in ids)
