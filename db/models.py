@@ -125,6 +125,7 @@ class Job(Base):
     parent_job_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("jobs.id", ondelete="SET NULL"))
     parent_index: Mapped[int | None] = mapped_column(Integer)  # 1-based image of the parent (U1…U4/V1…V4)
     strength: Mapped[float | None] = mapped_column(Float)
+    edit: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # an edit's EditPlan.to_json()
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # times claimed
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None]
@@ -159,6 +160,23 @@ class JobImage(Base):
         String(32), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
     )
     index: Mapped[int] = mapped_column("image_index", Integer, primary_key=True)  # 1-based
+    png: Mapped[bytes] = mapped_column(LargeBinary)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class JobInput(Base):
+    """An image a job was given rather than made from another job's image (the file of `imaginebot edit
+    FILE …`): `role` says what it is for ("source")."""
+
+    __tablename__ = "job_inputs"
+
+    job_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
     png: Mapped[bytes] = mapped_column(LargeBinary)
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)

@@ -13,6 +13,7 @@ PostgreSQL: asyncpg with a connection pool; writers lock what they decide on (`S
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import event, text
@@ -91,9 +92,9 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (below)
         cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _switch_to_wal(cursor)
         for pragma in (
-            "PRAGMA journal_mode=WAL",
-            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
             "PRAGMA foreign_keys=ON",
             "PRAGMA synchronous=NORMAL",
         ):
@@ -104,6 +105,23 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get(_WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """WAL mode (persistent in the file). Connections opening a new database at once all try to switch
+    it, which takes an exclusive lock; SQLite answers a would-be deadlock with "database is locked" at
+    once, without waiting, so retry briefly until one of them has switched it."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode")
+            if str(cursor.fetchone()[0]).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:  # sqlite3.OperationalError, as the driver adapter re-raises it
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def writer(engine: AsyncEngine) -> AsyncEngine:

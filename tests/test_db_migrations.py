@@ -14,7 +14,7 @@ from db.session import DatabaseUnavailable, SchemaOutdated, create_engine
 
 TABLES = {
     "users", "jobs", "job_images", "job_previews", "admin_audit", "queue_state", "guilds", "guild_members",
-    "workers", "alembic_version",
+    "workers", "job_inputs", "alembic_version",
 }  # fmt: skip
 
 
@@ -147,5 +147,58 @@ async def test_failure_column_comes_and_goes_keeping_the_rows(empty_db_url: str)
             columns = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("jobs")})
             images = (await conn.execute(select(func.count()).select_from(JobImage))).scalar_one()
         assert "failure" not in columns and "error" in columns and images == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_edit_kinds_come_and_go_keeping_the_other_jobs(empty_db_url: str) -> None:
+    """0005 widens jobs.kind (SQLite: in place, no table copy) on a database with jobs and images: they
+    stay; an edit job can then be stored; downgrading removes only the edit jobs, and the narrower
+    constraint holds again."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, insert, select
+    from sqlalchemy.exc import IntegrityError
+
+    from db.models import Job, JobImage, User
+
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+
+    def job(job_id: str, kind: str) -> dict:
+        return dict(
+            id=job_id, user_id=1, kind=kind, status="succeeded", model="tiny", spec={}, seed=1,
+            batch_key="[]", image_count=4, attempts=1, progress=100, charged=True, created_at=now,
+            delivery_attempts=0,
+        )
+
+    await migrate.upgrade(empty_db_url, "0004")
+    engine = create_engine(empty_db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(insert(User).values(id=1, banned=False, settings={}, created_at=now))
+            await conn.execute(insert(Job).values(**job("old", "imagine")))
+            await conn.execute(
+                insert(JobImage).values(job_id="old", index=1, png=b"png", width=8, height=8, created_at=now)
+            )
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as conn:
+                await conn.execute(insert(Job).values(**job("early", "zoom_out")))
+        await migrate.upgrade(empty_db_url)
+        async with engine.begin() as conn:
+            zoom = job("zoom", "zoom_out") | {"parent_job_id": "old", "parent_index": 1, "edit": {"zoom": 2}}
+            await conn.execute(insert(Job).values(**zoom))
+        async with engine.connect() as conn:
+            kinds = dict((await conn.execute(select(Job.id, Job.kind))).all())
+            images = (await conn.execute(select(func.count()).select_from(JobImage))).scalar_one()
+        assert {k: v.value for k, v in kinds.items()} == {"old": "imagine", "zoom": "zoom_out"}
+        assert images == 1
+        await migrate.downgrade(empty_db_url, "0004")
+        async with engine.connect() as conn:
+            ids = set((await conn.execute(select(Job.id))).scalars())
+            images = (await conn.execute(select(func.count()).select_from(JobImage))).scalar_one()
+        assert ids == {"old"} and images == 1
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as conn:
+                await conn.execute(insert(Job).values(**job("late", "pan")))
     finally:
         await engine.dispose()

@@ -11,17 +11,57 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from imaginebot.core.edits import EditAction, EditPlan
+
 
 class JobKind(enum.StrEnum):
     IMAGINE = "imagine"
     UPSCALE = "upscale"
     VARIATION = "variation"
     REROLL = "reroll"
+    # The edits of an upscaled image (INTERFACE.md "Editing an image"); their geometry is an EditPlan.
+    UPSCALE_SUBTLE = "upscale_subtle"
+    UPSCALE_CREATIVE = "upscale_creative"
+    VARY_REGION = "vary_region"
+    ZOOM_OUT = "zoom_out"
+    PAN = "pan"
+    MAKE_SQUARE = "make_square"
 
     @property
     def image_count(self) -> int:
         """Images one job of this kind produces: a 2×2 grid, or one upscaled image."""
-        return 1 if self is JobKind.UPSCALE else 4
+        return 1 if self.is_upscale else 4
+
+    @property
+    def is_upscale(self) -> bool:
+        """One image, larger than its source (U1…U4, Upscale (Subtle) / (Creative)): its message carries
+        the edit buttons."""
+        return self in (JobKind.UPSCALE, JobKind.UPSCALE_SUBTLE, JobKind.UPSCALE_CREATIVE)
+
+    @property
+    def is_inpaint(self) -> bool:
+        """Runs through the inpainting pipeline: a mask says what is regenerated, the rest is kept."""
+        return self in (JobKind.VARY_REGION, JobKind.ZOOM_OUT, JobKind.PAN, JobKind.MAKE_SQUARE)
+
+    @property
+    def needs_source(self) -> bool:
+        """Made from an image of another job (or a file): everything but imagine and re-roll."""
+        return self not in (JobKind.IMAGINE, JobKind.REROLL)
+
+    @property
+    def is_grid(self) -> bool:
+        return not self.is_upscale
+
+    @classmethod
+    def for_action(cls, action: EditAction) -> JobKind:
+        """The job kind that carries out an edit action."""
+        if action is EditAction.UPSCALE:
+            return cls.UPSCALE
+        if action in (EditAction.VARIATIONS, EditAction.VARY_SUBTLE, EditAction.VARY_STRONG):
+            return cls.VARIATION
+        if action.is_pan:
+            return cls.PAN
+        return cls(action.value.replace("-", "_"))
 
 
 class JobStatus(enum.StrEnum):
@@ -133,7 +173,7 @@ class JobSpec:
 class BatchKey:
     """What requests must share to run in one forward pass (see GenRequest.batch_key)."""
 
-    family: str  # "txt2img" or "img2img"
+    family: str  # "txt2img", "img2img" or "inpaint"
     upscale: bool
     width: int
     height: int
@@ -168,6 +208,9 @@ class GenRequest:
     imagine/reroll: txt2img, `spec.image_count` images, image k seeded with `seed + k - 1`.
     variation: img2img of `source_png` at `strength`, four images.
     upscale: `source_png` resized ×UPSCALE_FACTOR and refined at `strength`, one image.
+    upscale_subtle/_creative: the same at `edit`'s size (twice the source's pixels), one image.
+    vary_region/zoom_out/pan/make_square: inpainting of `edit`'s canvas (the source placed in it) where
+    `edit.regenerate` says, four images; the kept area is the source's own pixels.
     """
 
     job_id: str
@@ -176,19 +219,28 @@ class GenRequest:
     seed: int
     source_png: bytes | None = None
     strength: float | None = None
+    edit: EditPlan | None = None
 
     @property
     def image_count(self) -> int:
         return self.kind.image_count
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """The output size (an upscale's is known only from its source: then the spec's)."""
+        if self.edit is not None:
+            return self.edit.size
+        return self.spec.width, self.spec.height
+
     def batch_key(self) -> BatchKey:
         """Requests with equal keys can share one forward pass."""
-        img2img = self.kind in (JobKind.VARIATION, JobKind.UPSCALE)
+        family = "inpaint" if self.kind.is_inpaint else "txt2img" if not self.kind.needs_source else "img2img"
+        width, height = self.size
         return BatchKey(
-            "img2img" if img2img else "txt2img",
-            self.kind is JobKind.UPSCALE,
-            self.spec.width,
-            self.spec.height,
+            family,
+            self.kind.is_upscale,
+            width,
+            height,
             self.spec.steps,
             self.spec.effective_steps,
             self.spec.guidance_scale,
