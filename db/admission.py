@@ -28,9 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from db.database import Database, next_reset
 from db.errors import Banned, QueueFull, QueuePaused, QueueRefusal, QuotaExceeded, SourceImageMissing
 from db.guilds import GuildRules, Guilds, MemberRule
-from db.models import JOB_ID_LENGTH, Job, JobImage, User
+from db.models import JOB_ID_LENGTH, Job, JobImage, JobInput, User
 from db.quota import Quotas, Usage, UserRow
-from db.records import DeliveryTarget, JobRecord
+from db.records import DeliveryTarget, JobRecord, SourceFile
 from imaginebot.core.domain import (
     SEED_MAX,
     UPSCALE_STRENGTH,
@@ -43,11 +43,11 @@ from imaginebot.core.domain import (
     UserDefaults,
     VariationStrength,
 )
+from imaginebot.core.edits import EditPlan, upscale_strength
 
 log = logging.getLogger(__name__)
 
 MAX_GROUP = 256  # requests admitted in one transaction at most
-_SOURCE_KINDS = (JobKind.UPSCALE, JobKind.VARIATION)
 
 
 def new_job_id() -> str:
@@ -62,12 +62,27 @@ def new_job_id() -> str:
             return job_id
 
 
-def default_strength(kind: JobKind) -> float | None:
+def default_strength(kind: JobKind, edit: EditPlan | None = None) -> float | None:
     if kind is JobKind.UPSCALE:
         return UPSCALE_STRENGTH
     if kind is JobKind.VARIATION:
         return VARIATION_STRENGTHS[VariationStrength.STRONG]
-    return None
+    if kind.is_upscale and edit is not None:
+        return upscale_strength(edit.action)
+    return None  # txt2img; inpainting repaints its mask from noise (strength 1)
+
+
+def _check_kind(
+    kind: JobKind, parent: ImageRef | None, source: SourceFile | None, edit: EditPlan | None
+) -> None:
+    """A programming error, not a user's: the arguments must fit the kind."""
+    if parent is not None and source is not None:
+        raise ValueError("a job has one source: a parent image or a file, not both")
+    if kind.needs_source != (parent is not None or source is not None):
+        raise ValueError(f"{kind.value} jobs {'need' if kind.needs_source else 'take no'} source image")
+    needs_plan = kind.is_inpaint or (kind.is_upscale and kind is not JobKind.UPSCALE)
+    if needs_plan != (edit is not None):
+        raise ValueError(f"{kind.value} jobs {'need' if needs_plan else 'take no'} edit plan")
 
 
 @dataclass
@@ -96,7 +111,9 @@ class Admission:
         kind: JobKind = JobKind.IMAGINE,
         model: str,
         parent: ImageRef | None = None,
+        source: SourceFile | None = None,
         strength: float | None = None,
+        edit: EditPlan | None = None,
         delivery: DeliveryTarget | None = None,
     ) -> list[JobRecord]:
         """Admit all of `specs` as jobs for `user_id`, or none of them.
@@ -105,23 +122,26 @@ class Admission:
         with concurrent enqueues of this process, see above): refuses with Banned, QueuePaused,
         QuotaExceeded (`daily_jobs` per UTC day, or the user's override; every spec is one job) or
         QueueFull (`max_queued` waiting jobs); otherwise inserts one job per spec, charged, with a random
-        seed where the spec has none. `parent` is the source image of upscale and variation jobs
-        (SourceImageMissing when that image does not exist).
+        seed where the spec has none. Every kind but imagine/reroll has a source: `parent`, an image of a
+        finished job (SourceImageMissing when that image does not exist), or `source`, an image file
+        (stored with the job, in `job_inputs`). The edits carry their geometry in `edit`.
         """
         if not specs:
             raise ValueError("enqueue needs at least one JobSpec")
-        if (kind in _SOURCE_KINDS) != (parent is not None):
-            raise ValueError(
-                f"{kind.value} jobs {'need' if kind in _SOURCE_KINDS else 'take no'} parent image"
-            )
+        _check_kind(kind, parent, source, edit)
         if strength is None:
-            strength = default_strength(kind)
+            strength = default_strength(kind, edit)
         now = self._db.now()
         # Consecutive microseconds keep a request's jobs (repeats, permutations) in order in the queue.
         rows = [
-            _job_row(user_id, spec, kind, model, parent, strength, delivery, now + timedelta(microseconds=k))
+            _job_row(
+                user_id, spec, kind, model, parent, strength, edit, delivery, now + timedelta(microseconds=k)
+            )
             for k, spec in enumerate(specs)
         ]
+        if source is not None:
+            for row in rows:
+                row["_inputs"] = [_input_row(row["id"], 1, "source", source, now)]
         guild_id = delivery.guild_id if delivery else None
         rows = await self._admit(rows, user_id, parent, now, guild_id)
         return [JobRecord.from_row(r) for r in rows]
@@ -217,7 +237,10 @@ class Admission:
                 admitted += r.rows
                 outcomes.append(r.rows)
             if admitted:
+                inputs = [i for row in admitted for i in row.pop("_inputs", ())]
                 await conn.execute(self._db.insert(Job), admitted)
+                if inputs:
+                    await conn.execute(self._db.insert(JobInput), inputs)
                 await self._db.notify(conn)
         return outcomes
 
@@ -258,6 +281,18 @@ class Admission:
             raise QueueFull(usage.queued, max_queued, n)
 
 
+def _input_row(job_id: str, position: int, role: str, image: SourceFile, now: datetime) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "position": position,
+        "role": role,
+        "png": image.png,
+        "width": image.width,
+        "height": image.height,
+        "created_at": now,
+    }
+
+
 async def _check_source(conn: AsyncConnection, parent: ImageRef) -> None:
     stmt = select(JobImage.job_id).where(JobImage.job_id == parent.job_id, JobImage.index == parent.index)
     if (await conn.execute(stmt)).first() is None:
@@ -271,15 +306,16 @@ def _job_row(
     model: str,
     parent: ImageRef | None,
     strength: float | None,
+    edit: EditPlan | None,
     delivery: DeliveryTarget | None,
     now: datetime,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     seed = secrets.randbelow(SEED_MAX + 1) if spec.seed is None else spec.seed
     if not 0 <= seed <= SEED_MAX:
         raise ValueError(f"seed must be between 0 and {SEED_MAX}, not {seed}")
     spec = replace(spec, seed=seed)
     job_id = new_job_id()
-    key = GenRequest(job_id, kind, spec, seed, None, strength).batch_key()
+    key = GenRequest(job_id, kind, spec, seed, None, strength, edit).batch_key()
     d = delivery
     return {
         "id": job_id,
@@ -294,6 +330,7 @@ def _job_row(
         "parent_job_id": parent.job_id if parent else None,
         "parent_index": parent.index if parent else None,
         "strength": strength,
+        "edit": edit.to_json() if edit is not None else None,
         "attempts": 0,
         "progress": 0,
         "failure": None,

@@ -70,7 +70,7 @@ _EXPIRES_SQLITE = ":expires"
 
 _RETURNING = """
 RETURNING jobs.id, jobs.user_id, jobs.kind, jobs.spec, jobs.seed, jobs.strength, jobs.attempts,
-          jobs.image_count, jobs.parent_job_id, jobs.parent_index, jobs.created_at"""
+          jobs.image_count, jobs.parent_job_id, jobs.parent_index, jobs.edit, jobs.created_at"""
 
 # A pause (the operators' or a guild's) refuses new submissions; the jobs already queued still run.
 _ELIGIBLE = """WHERE r.rn <= :max_running AND r.rn + coalesce(run.n, 0) <= :max_running"""
@@ -147,6 +147,7 @@ def claim_statement(dialect: str) -> TextualSelect:
             image_count=Integer(),
             parent_job_id=String(),
             parent_index=Integer(),
+            edit=JSON(),
             created_at=UTCDateTime(),
         )
     )

@@ -24,10 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from db import presence
 from db.claim import claim_statement
 from db.database import RELEASED, Database
-from db.models import Job, JobImage, JobPreview, User
+from db.models import Job, JobImage, JobInput, JobPreview, User
 from db.records import ClaimedJob, ProgressUpdate, RequeueReport
 from db.wake import Wakeup
 from imaginebot.core.domain import Failure, GenResult, JobKind, JobSpec, JobStatus
+from imaginebot.core.edits import EditPlan
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class Lifecycle:
             if self._db.dialect != "postgresql":  # PostgreSQL does it in the claim statement
                 await self._mark_served(conn, sorted({r["user_id"] for r in rows}), now)
             sources = await self._sources(conn, [(r["parent_job_id"], r["parent_index"]) for r in rows])
+            files = await self._source_files(conn, [r["id"] for r in rows if r["parent_job_id"] is None])
         jobs = [
             ClaimedJob(
                 id=r["id"],
@@ -90,7 +92,8 @@ class Lifecycle:
                 image_count=r["image_count"],
                 parent_job_id=r["parent_job_id"],
                 parent_index=r["parent_index"],
-                source_png=sources.get((r["parent_job_id"], r["parent_index"])),
+                source_png=sources.get((r["parent_job_id"], r["parent_index"])) or files.get(r["id"]),
+                edit=EditPlan.from_json(r["edit"]) if r["edit"] else None,
             )
             for r in sorted(rows, key=lambda r: (r["created_at"], r["id"]))
         ]
@@ -112,6 +115,15 @@ class Lifecycle:
             await conn.execute(select(JobImage.job_id, JobImage.index.label("idx"), JobImage.png).where(cond))
         ).all()
         return {(r.job_id, r.idx): r.png for r in rows}
+
+    async def _source_files(self, conn: AsyncConnection, job_ids: list[str]) -> dict[str, bytes]:
+        """The image files jobs were given as their source (`imaginebot edit FILE …`)."""
+        if not job_ids:
+            return {}
+        stmt = select(JobInput.job_id, JobInput.png).where(
+            JobInput.job_id.in_(job_ids), JobInput.role == "source"
+        )
+        return {r.job_id: r.png for r in (await conn.execute(stmt)).all()}
 
     async def heartbeat(self, worker_id: str, job_ids: Sequence[str]) -> set[str]:
         """Renew the leases; return the ids this worker still holds (a missing id was cancelled or lost)."""

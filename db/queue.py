@@ -53,6 +53,7 @@ from db.records import (
     QueueStats,
     QuotaInfo,
     RequeueReport,
+    SourceFile,
 )
 from db.records import JobImage as JobImageRecord
 from db.session import create_engine
@@ -83,6 +84,7 @@ __all__ = [
     "QuotaInfo",
     "Reads",
     "RequeueReport",
+    "SourceFile",
     "SourceImageMissing",
     "UserNotFound",
     "new_job_id",

@@ -9,6 +9,16 @@ from datetime import datetime
 from typing import Any
 
 from imaginebot.core.domain import Failure, GenRequest, JobKind, JobSpec, JobStatus
+from imaginebot.core.edits import EditPlan
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """An image file a job starts from (`imaginebot edit FILE …`): PNG bytes and their size."""
+
+    png: bytes = field(repr=False)
+    width: int
+    height: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +65,7 @@ class JobRecord:
     delivered_at: datetime | None = None
     delivery_attempts: int = 0
     position: int | None = None  # 1-based place in the claim order while queued, else None
+    edit: EditPlan | None = None  # the geometry of an edit (zoom, pan, square, region, second upscale)
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any], position: int | None = None) -> JobRecord:
@@ -64,6 +75,8 @@ class JobRecord:
         values["spec"] = JobSpec.from_json(row["spec"])
         values["failure"] = Failure(row["failure"]) if row["failure"] is not None else None
         values["position"] = position
+        edit = row.get("edit")
+        values["edit"] = EditPlan.from_json(edit) if edit else None
         return cls(**values)
 
     @property
@@ -107,10 +120,11 @@ class ClaimedJob:
     image_count: int
     parent_job_id: str | None = None
     parent_index: int | None = None
-    source_png: bytes | None = field(default=None, repr=False)  # the parent image, for upscale/variation
+    source_png: bytes | None = field(default=None, repr=False)  # the parent image, or the source file
+    edit: EditPlan | None = None
 
     def request(self) -> GenRequest:
-        return GenRequest(self.id, self.kind, self.spec, self.seed, self.source_png, self.strength)
+        return GenRequest(self.id, self.kind, self.spec, self.seed, self.source_png, self.strength, self.edit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -334,6 +334,7 @@ class UserDefaults:
     chaos: int | None = None
     stop: int | None = None
     tile: bool | None = None
+    remix: bool | None = None  # Remix mode: V, 🔄, Vary, Zoom and Pan ask for the prompt first
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
