@@ -12,6 +12,7 @@ from collections.abc import Sequence
 HANDLERS = {
     "parse": "imaginebot.app.parse:run_parse",
     "imagine": "imaginebot.app.imagine:run_imagine",
+    "edit": "imaginebot.app.edit:run_edit",
     "run": "imaginebot.app.run:run_bot",
     "worker": "imaginebot.app.worker:run_worker",
     "db": "imaginebot.app.database:run_db",
@@ -39,6 +40,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("imagine", help="generate a prompt's images through the queue, without Discord")
     p.add_argument("prompt")
+    p.add_argument("--model", metavar="M", help="model to use (overrides gen.model)")
+    p.add_argument("--out", metavar="DIR", default="out", help="output folder (default: out)")
+    p.add_argument("--user", metavar="U", type=int, default=0, help="Discord user id to charge (default 0)")
+    _add_config(p)
+
+    p = sub.add_parser("edit", help="edit an image (zoom, pan, square, region, upscale …), without Discord")
+    p.add_argument("source", metavar="SOURCE", help="a job id in the database, or an image file")
+    p.add_argument(
+        "action",
+        metavar="ACTION",
+        help="upscale, variations, vary-subtle, vary-strong, "
+        "vary-region, upscale-subtle, upscale-creative, zoom-out, pan-left, pan-right, pan-up, "
+        "pan-down or make-square",
+    )
+    p.add_argument("--image", metavar="K", type=int, help="which image of the SOURCE job (default 1)")
+    p.add_argument("--prompt", metavar="P", help="the prompt (default: the SOURCE job's; a file needs one)")
+    p.add_argument("--zoom", metavar="Z", help="zoom-out factor, 1.0 to 2.0 (default 2)")
+    p.add_argument("--region", metavar="X0,Y0,X1,Y1", help="vary-region: fractions 0-1 of the source")
+    p.add_argument("--seed", metavar="N", type=int, help="seed of the first image")
     p.add_argument("--model", metavar="M", help="model to use (overrides gen.model)")
     p.add_argument("--out", metavar="DIR", default="out", help="output folder (default: out)")
     p.add_argument("--user", metavar="U", type=int, default=0, help="Discord user id to charge (default 0)")

@@ -41,19 +41,26 @@ def run_imagine(args: argparse.Namespace) -> int:
     return asyncio.run(_imagine(settings, args.prompt, Path(args.out), args.user))
 
 
+async def ready(queue: Queue) -> None:
+    """Migrate the embedded SQLite database; check that a shared one is migrated (its operator does it,
+    deliberately, never as a side effect)."""
+    from db.migrate import check_schema, upgrade_schema
+
+    if queue.engine.dialect.name == "sqlite":
+        await upgrade_schema(queue.engine)
+    else:
+        await check_schema(queue.engine)
+
+
 async def _imagine(settings: Settings, prompt: str, out: Path, user_id: int) -> int:
     from db.errors import QueueRefusal
-    from db.migrate import check_schema, upgrade_schema
     from db.session import DatabaseError
     from imaginebot.app.common import open_queue
 
     queue = open_queue(settings)
     try:
         try:
-            if queue.engine.dialect.name == "sqlite":
-                await upgrade_schema(queue.engine)  # the embedded default needs no `db upgrade` step
-            else:  # a shared database is migrated by its operator, deliberately, never as a side effect
-                await check_schema(queue.engine)
+            await ready(queue)
             defaults = await queue.admission.get_settings(user_id)
             specs = parse_prompt(prompt, ParserLimits.from_settings(settings), defaults)
             jobs = await queue.admission.enqueue(user_id, specs, model=settings.gen.model)
@@ -64,13 +71,13 @@ async def _imagine(settings: Settings, prompt: str, out: Path, user_id: int) -> 
             print(f"imaginebot: {err}", file=sys.stderr)
             return 2
         ids = [job.id for job in jobs]
-        scheduler = await _generate(settings, queue, ids)
-        return await _write_results(queue.reads, ids, out, scheduler)
+        scheduler = await generate(settings, queue, ids)
+        return await write_results(queue.reads, ids, out, scheduler)
     finally:
         await queue.close()
 
 
-async def _generate(settings: Settings, queue: Queue, ids: list[str]) -> str:
+async def generate(settings: Settings, queue: Queue, ids: list[str]) -> str:
     """Run an embedded worker (or wait for an external one) until every job has finished."""
     stop = asyncio.Event()
     worker_task: asyncio.Task[None] | None = None
@@ -125,7 +132,10 @@ def _stderr_console() -> Any:
     return Console(stderr=True)
 
 
-async def _write_results(reads: Reads, ids: list[str], out: Path, scheduler: str) -> int:
+async def write_results(
+    reads: Reads, ids: list[str], out: Path, scheduler: str, extra: dict[str, Any] | None = None
+) -> int:
+    """`DIR/<job_id>/1.png …` (and `grid.png` for a grid) and one JSON line per job (plus `extra`)."""
     code = 0
     for job_id in ids:
         job = await reads.get_job(job_id)
@@ -141,21 +151,24 @@ async def _write_results(reads: Reads, ids: list[str], out: Path, scheduler: str
             path = folder / f"{n}.png"
             path.write_bytes(image.png)
             paths.append(str(path))
-        grid = folder / "grid.png"
-        grid.write_bytes(grid_png([image.png for image in images]))
+        grid: Path | None = None
+        if len(images) > 1:
+            grid = folder / "grid.png"
+            grid.write_bytes(grid_png([image.png for image in images]))
         spec = job.spec
         line = {
             "job_id": job_id,
             "prompt": spec.prompt,
             "negative_prompt": spec.negative_prompt,
             "seed": job.seed,
-            "width": spec.width,
-            "height": spec.height,
+            "width": images[0].width if images else spec.width,
+            "height": images[0].height if images else spec.height,
             "steps": spec.steps,
             "guidance_scale": spec.guidance_scale,
             "scheduler": scheduler,
             "images": paths,
-            "grid": str(grid),
+            "grid": str(grid) if grid is not None else None,
+            **(extra or {}),
         }
         print(json.dumps(line, ensure_ascii=False), flush=True)
     return code
