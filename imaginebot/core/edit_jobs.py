@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from imaginebot.core.domain import VARIATION_STRENGTHS, JobKind, JobSpec, UserDefaults, VariationStrength
-from imaginebot.core.edits import EditAction, EditError, EditPlan, Region, plan_edit
+from imaginebot.core.edits import MAX_SIDE, EditAction, EditError, EditPlan, Region, plan_edit
 from imaginebot.core.prompt import ParserLimits, PromptError, parse_prompt
 
 
@@ -87,6 +87,11 @@ def edit_job(
         regions=regions,
     )
     kind = JobKind.for_action(action)
+    if action is EditAction.UPSCALE and 2 * max(source_pixels) > MAX_SIDE:
+        w, h = source_pixels
+        raise EditError(
+            action.value, f"the result would be {2 * w}×{2 * h} px; upscales stop at {MAX_SIDE} px a side"
+        )
     if kind is JobKind.UPSCALE:
         new = spec if seed is None else dataclasses.replace(spec, seed=seed)
     elif plan is not None and kind.is_inpaint:
