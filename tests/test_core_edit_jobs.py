@@ -33,7 +33,8 @@ def test_upscale_keeps_the_seed_and_every_other_edit_draws_a_new_one() -> None:
 
 
 def test_kinds_strengths_and_sizes() -> None:
-    assert [job(a).strength for a in (EditAction.VARY_SUBTLE, EditAction.VARY_STRONG, EditAction.VARIATIONS)] == [
+    varies = (EditAction.VARY_SUBTLE, EditAction.VARY_STRONG, EditAction.VARIATIONS)
+    assert [job(a).strength for a in varies] == [
         0.4, 0.8, 0.8,
     ]  # fmt: skip
     pan = job(EditAction.PAN_RIGHT)
