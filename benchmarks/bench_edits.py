@@ -38,20 +38,17 @@ def _edits(size: int) -> dict[str, tuple[Any, Any]]:
     wide = JobSpec(prompt=PROMPT, weights=(PromptPart(PROMPT),), width=size * 3 // 2 // 8 * 8,
                    height=size * 2 // 3 // 8 * 8, steps=30)  # fmt: skip
     upscaled = (2 * size, 2 * size)
+    wide_pixels = (wide.width * 2, wide.height * 2)
+
+    def job(action: EditAction, source: JobSpec = spec, pixels: tuple[int, int] = upscaled, **kw: Any) -> Any:
+        return edit_job(action, source, source_pixels=pixels, base_resolution=size, **kw), pixels
+
     jobs = {
-        "Zoom Out 2x": (edit_job(EditAction.ZOOM_OUT, spec, source_pixels=upscaled, base_resolution=size), upscaled),
-        "Pan ⬅️": (edit_job(EditAction.PAN_LEFT, spec, source_pixels=upscaled, base_resolution=size), upscaled),
-        "Make Square": (
-            edit_job(EditAction.MAKE_SQUARE, wide, source_pixels=(wide.width * 2, wide.height * 2),
-                     base_resolution=size),
-            (wide.width * 2, wide.height * 2),
-        ),
-        "Vary (Region)": (
-            edit_job(EditAction.VARY_REGION, spec, source_pixels=upscaled, base_resolution=size,
-                     regions=[(0.0, 0.0, 2 / 3, 2 / 3)]),
-            upscaled,
-        ),
-    }  # fmt: skip
+        "Zoom Out 2x": job(EditAction.ZOOM_OUT),
+        "Pan ⬅️": job(EditAction.PAN_LEFT),
+        "Make Square": job(EditAction.MAKE_SQUARE, wide, wide_pixels),
+        "Vary (Region)": job(EditAction.VARY_REGION, regions=[(0.0, 0.0, 2 / 3, 2 / 3)]),
+    }
     return jobs
 
 

@@ -1,78 +1,88 @@
 """DiffusersEngine: turns a batch of compatible GenRequests into PNGs with one pipeline call.
 
-Design points (see also INTERFACE.md "Images and seeds"):
+Design points (see also INTERFACE.md "Images and seeds" and "Editing an image"):
 
 - One forward pass per batch. Each job's conditioning comes from the pipeline's own `encode_prompt`
   (gen.conditioning) and is concatenated across jobs; image k of a job gets
   `torch.Generator("cpu").manual_seed(seed + k - 1)` in a generator list. For one job with a plain prompt
   the images are bit-identical to `pipe(prompt, negative_prompt=…, num_images_per_prompt=4,
   generator=[…])`; across jobs they match single runs up to batch-size numerics.
-- Variations and upscales are img2img passes through `AutoPipelineForImage2Image.from_pipe` (same
-  modules, no second copy of the weights), each source encoded once (gen.latents).
+- Variations and upscales (U1…U4, Upscale (Subtle) / (Creative)) are img2img passes through
+  `AutoPipelineForImage2Image.from_pipe` (same modules, no second copy of the weights), each source
+  encoded once (gen.latents); sizes and strengths in gen.sources. Outputs larger than twice the
+  model's native size a side use VAE tiling for the call.
+- The edits Vary (Region), Zoom Out, Pan and Make Square are inpainting passes through
+  `AutoPipelineForInpainting.from_pipe` (gen.inpaint): each job's canvas and mask given once per image,
+  at strength 1 (or the job's), each image then pasted back over the canvas so the kept area holds the
+  source's own pixels. One job's images are those of the plain `inpaint(prompt, image=[canvas] * 4,
+  mask_image=[mask] * 4, num_images_per_prompt=4, generator=[…])` + `paste_back`; repeated VAE
+  encodes of one picture are done once (gen.latents.encode_once) without changing them.
+- A dedicated inpainting model (9-channel UNet) cannot run the text-to-image or img2img pipelines, so
+  there every job goes through the inpainting pipeline with a white mask: imagine/reroll over a grey
+  canvas at strength 1 (the same starting noise as txt2img, `--chaos` included), variations and
+  upscales over the resized source at the job's strength.
 - `--stop` runs the full schedule of `steps` but interrupts the denoising loop after
   `effective_steps` (diffusers skips the remaining steps when `_interrupt` is set, then decodes), so the
-  picture is the still-noisy intermediate. It applies to txt2img; variations/upscales ignore it.
+  picture is the still-noisy intermediate. Jobs with a source image ignore it.
 - `--tile` switches the UNet's and VAE's convolutions to circular padding for the call (gen.tiling).
 - `--chaos` perturbs each image's text embedding and starting noise with seeded noise scaled by
   chaos/100 (gen.conditioning, gen.latents), so the four images differ more; chaos 0 is plain diffusers.
 - Progress: after every denoising step; a latent→RGB preview per job at most every `preview_interval`
-  seconds. Cancellation is checked between steps: if every job of the batch is cancelled the call stops
-  and raises GenerationCancelled; a partly cancelled batch runs on (results for all jobs are returned and
-  the caller drops the cancelled ones).
+  seconds (gen.steps). Cancellation is checked between steps: if every job of the batch is cancelled the
+  call stops and raises GenerationCancelled; a partly cancelled batch runs on (results for all jobs are
+  returned and the caller drops the cancelled ones).
 - Failures that would repeat are isolated, so that one job cannot sink its batch: CUDA out of memory
   frees the cache and retries the batch in halves, and a single job once more with VAE tiling/slicing
-  (large upscales decode tile by tile); bad input (diffusers' checks, a source image that won't decode)
-  is split the same way. A job that still fails alone gets a result with `failure` (out_of_memory,
-  bad_input) and no images; the others keep theirs. Any other error (the device, its driver) is a
-  TransientGenerationError with a one-line message, for the worker to retry; the traceback goes to the log.
+  (large upscales decode tile by tile); bad input (diffusers' checks, a source image that won't decode,
+  an edit without its plan) is split the same way. A job that still fails alone gets a result with
+  `failure` (out_of_memory, bad_input) and no images; the others keep theirs. Any other error (the
+  device, its driver) is a TransientGenerationError with a one-line message, for the worker to retry;
+  the traceback goes to the log.
 """
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import gc
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from PIL import Image
 
+from gen import inpaint
 from gen.conditioning import Conditioning, PromptEncoder, chaos_embeds
+from gen.inpaint import InpaintInput
 from gen.latents import (
     chaos_latents,
     decode_per_job,
+    encode_once,
     encode_source,
     generators,
     noise_latents,
     source_image,
 )
-from gen.preview import preview_jpeg
+from gen.loader import INPAINT_CHANNELS
+from gen.memory import free_memory, trim_heap, vae_tiling
+from gen.sources import img2img_size, img2img_strength, open_source
+from gen.steps import StepContext, step_callback
 from gen.tiling import seamless
 from imaginebot.core.domain import (
-    UPSCALE_FACTOR,
-    UPSCALE_STRENGTH,
-    VARIATION_STRENGTHS,
     CancelCheck,
     Failure,
     GenerationCancelled,
     GenerationError,
-    GenProgress,
     GenRequest,
     GenResult,
-    JobKind,
     ProgressCallback,
     TransientGenerationError,
-    VariationStrength,
 )
-from imaginebot.core.images import open_image, png_bytes
+from imaginebot.core.images import png_bytes
 
 log = logging.getLogger(__name__)
+
+TILED_ABOVE = 2  # × the native size, a side: larger outputs encode/decode with VAE tiling
 
 
 def _one_line(exc: BaseException, *, with_type: bool = True) -> str:
@@ -83,21 +93,8 @@ def _one_line(exc: BaseException, *, with_type: bool = True) -> str:
 
 def _failed(r: GenRequest, failure: Failure, detail: str) -> GenResult:
     """The result of a job that failed alone, in a way that would repeat: no images, not retried."""
-    return GenResult(r.job_id, [], r.spec.width, r.spec.height, failure=failure, detail=detail)
-
-
-@dataclass
-class _StepContext:
-    """What the per-step callback needs for one pipeline call."""
-
-    job_ids: tuple[str, ...]
-    offsets: tuple[int, ...]  # index of each job's first image in the batch
-    stop_after: int | None  # interrupt after this many steps (--stop), None = run the whole schedule
-    progress: ProgressCallback | None
-    is_cancelled: CancelCheck | None
-    sdxl: bool
-    preview_interval: float
-    last_preview: float = field(default_factory=time.monotonic)
+    width, height = r.size
+    return GenResult(r.job_id, [], width, height, failure=failure, detail=detail)
 
 
 class DiffusersEngine:
@@ -110,6 +107,7 @@ class DiffusersEngine:
         self.sdxl = getattr(pipe_t2i, "text_encoder_2", None) is not None
         self._encoder = PromptEncoder(pipe_t2i)
         self._img2img: Any = None
+        self._inpaint: Any = None
         self._lock = threading.Lock()
         self._low_memory = False
 
@@ -123,6 +121,11 @@ class DiffusersEngine:
         return int(self.pipe.unet.config.sample_size) * int(self.pipe.vae_scale_factor)
 
     @property
+    def inpainting_model(self) -> bool:
+        """A dedicated inpainting checkpoint (9-channel UNet): every job runs through `inpaint`."""
+        return int(self.pipe.unet.config.in_channels) == INPAINT_CHANNELS
+
+    @property
     def img2img(self) -> Any:
         """The img2img pipeline sharing this pipeline's modules (built on first use)."""
         if self._img2img is None:
@@ -130,6 +133,15 @@ class DiffusersEngine:
 
             self._img2img = img2img_pipeline(self.pipe)
         return self._img2img
+
+    @property
+    def inpaint(self) -> Any:
+        """The inpainting pipeline sharing this pipeline's modules (built on first use)."""
+        if self._inpaint is None:
+            from gen.loader import inpaint_pipeline
+
+            self._inpaint = inpaint_pipeline(self.pipe)
+        return self._inpaint
 
     # -- the Engine protocol ---------------------------------------------------------------------
 
@@ -154,9 +166,11 @@ class DiffusersEngine:
                 log.exception("generation failed for jobs %s", [r.job_id for r in batch])
                 raise TransientGenerationError(f"image generation failed: {_one_line(exc)}") from exc
             finally:
-                self.pipe._interrupt = False
-                if self.device.type == "cpu" and batch[0].kind is JobKind.UPSCALE:
-                    _trim_heap()
+                for pipe in (self.pipe, self._img2img, self._inpaint):
+                    if pipe is not None:
+                        pipe._interrupt = False
+                if self.device.type == "cpu" and batch[0].kind.is_upscale:
+                    trim_heap()
 
     # -- failures: out of memory, bad input -----------------------------------------------------
 
@@ -172,7 +186,7 @@ class DiffusersEngine:
             pass  # leave the except block first so the failed call's tensors can be freed
         except (ValueError, TypeError) as exc:  # diffusers' own input checks, a source that won't decode
             bad_input = exc
-        self._free_memory()
+        free_memory()
         if len(batch) > 1:
             mid = len(batch) // 2
             what = "bad input" if bad_input else "out of GPU memory"
@@ -191,15 +205,10 @@ class DiffusersEngine:
                     return self._run(batch, progress, is_cancelled)
             except torch.cuda.OutOfMemoryError:
                 pass
-            self._free_memory()
+            free_memory()
         log.warning("job %s: out of GPU memory even alone", r.job_id)
-        return [_failed(r, Failure.OUT_OF_MEMORY, f"{r.spec.width}×{r.spec.height}")]
-
-    @staticmethod
-    def _free_memory() -> None:
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        width, height = r.size
+        return [_failed(r, Failure.OUT_OF_MEMORY, f"{width}×{height}")]
 
     @contextmanager
     def _memory_savers(self) -> Iterator[None]:
@@ -220,26 +229,31 @@ class DiffusersEngine:
         self, batch: list[GenRequest], progress: ProgressCallback | None, is_cancelled: CancelCheck | None
     ) -> list[GenResult]:
         job_ids = tuple(r.job_id for r in batch)
-        if is_cancelled is not None and all(_safe_check(is_cancelled, j) for j in job_ids):
-            raise GenerationCancelled("every job in the batch was cancelled")
         offsets, n = [], 0
         for r in batch:
             offsets.append(n)
             n += r.image_count
         first = batch[0]
-        img2img = first.kind in (JobKind.VARIATION, JobKind.UPSCALE)
         spec = first.spec
-        stop = spec.effective_steps if (not img2img and spec.effective_steps < spec.steps) else None
-        ctx = _StepContext(
+        txt2img = not first.kind.needs_source
+        stop = spec.effective_steps if (txt2img and spec.effective_steps < spec.steps) else None
+        ctx = StepContext(
             job_ids, tuple(offsets), stop, progress, is_cancelled, self.sdxl, self.preview_interval
         )
+        if ctx.all_cancelled():
+            raise GenerationCancelled("every job in the batch was cancelled")
         sizes = [r.image_count for r in batch]
         with (
             torch.no_grad(),
             seamless([self.pipe.unet, self.pipe.vae], spec.tile),
             decode_per_job(self.pipe.vae, sizes),
         ):
-            images = self._img2img_call(batch, ctx) if img2img else self._txt2img_call(batch, ctx)
+            if first.kind.is_inpaint:
+                images = self._edit_call(batch, ctx)
+            elif txt2img:
+                images = self._txt2img_call(batch, ctx)
+            else:
+                images = self._img2img_call(batch, ctx)
         results, i = [], 0
         for r in batch:
             mine = images[i : i + r.image_count]
@@ -247,7 +261,8 @@ class DiffusersEngine:
             results.append(GenResult(r.job_id, [png_bytes(im) for im in mine], mine[0].width, mine[0].height))
         return results
 
-    def _conditioning(self, batch: list[GenRequest], do_cfg: bool, chaos: bool) -> Conditioning:
+    def _conditioning(self, batch: list[GenRequest], chaos: bool) -> Conditioning:
+        do_cfg = self._do_cfg(batch[0].spec.guidance_scale)
         conds = []
         for r in batch:
             cond = self._encoder.encode(r.spec, r.image_count, do_cfg, self.device)
@@ -260,9 +275,38 @@ class DiffusersEngine:
     def _do_cfg(self, guidance_scale: float) -> bool:
         return guidance_scale > 1 and self.pipe.unet.config.time_cond_proj_dim is None
 
-    def _txt2img_call(self, batch: list[GenRequest], ctx: _StepContext) -> list[Image.Image]:
+    @staticmethod
+    def _generators(batch: list[GenRequest]) -> list[torch.Generator]:
+        return generators([r.seed + k for r in batch for k in range(r.image_count)])
+
+    def _call(self, pipe: Any, batch: list[GenRequest], ctx: StepContext, **kwargs: Any) -> list[Image.Image]:
+        """One pipeline call with what every call shares: steps, guidance, the step callback, PIL out."""
         spec = batch[0].spec
-        cond = self._conditioning(batch, self._do_cfg(spec.guidance_scale), chaos=True)
+        out = pipe(
+            **kwargs,
+            num_inference_steps=spec.steps,
+            guidance_scale=spec.guidance_scale,
+            num_images_per_prompt=1,
+            output_type="pil",
+            callback_on_step_end=step_callback(ctx),
+            callback_on_step_end_tensor_inputs=["latents"],
+        )
+        return list(out.images)
+
+    def _inpaint_call(
+        self, batch: list[GenRequest], ctx: StepContext, inputs: list[InpaintInput], **kwargs: Any
+    ) -> list[Image.Image]:
+        """The inpainting pipeline over each job's start picture and mask, its images finished per job."""
+        counts = [r.image_count for r in batch]
+        width, height = inputs[0].image.size
+        kwargs.update(inpaint.per_image(inputs, counts), width=width, height=height)
+        with encode_once(self.pipe.vae):
+            images = self._call(self.inpaint, batch, ctx, **kwargs)
+        return inpaint.finish(inputs, counts, images)
+
+    def _txt2img_call(self, batch: list[GenRequest], ctx: StepContext) -> list[Image.Image]:
+        spec = batch[0].spec
+        cond = self._conditioning(batch, chaos=True)
         seeds = [r.seed + k for r in batch for k in range(r.image_count)]
         chaos = [r.spec.chaos for r in batch for _ in range(r.image_count)]
         gens = generators(seeds)
@@ -270,113 +314,51 @@ class DiffusersEngine:
         if any(chaos):  # otherwise let the pipeline draw the very same noise itself
             noise = noise_latents(self.pipe, gens, spec.height, spec.width, cond.embeds.dtype, self.device)
             latents = chaos_latents(noise, seeds, chaos)
-        out = self.pipe(
-            **cond.pipeline_kwargs(),
-            width=spec.width,
-            height=spec.height,
-            num_inference_steps=spec.steps,
-            guidance_scale=spec.guidance_scale,
-            num_images_per_prompt=1,
-            generator=gens,
-            latents=latents,
-            output_type="pil",
-            callback_on_step_end=self._callback(ctx),
-            callback_on_step_end_tensor_inputs=["latents"],
-        )
-        return list(out.images)
+        kwargs = dict(cond.pipeline_kwargs(), generator=gens, latents=latents)
+        if self.inpainting_model:
+            blank = [inpaint.blank_input(spec.width, spec.height)] * len(batch)
+            return self._inpaint_call(batch, ctx, blank, strength=1.0, **kwargs)
+        return self._call(self.pipe, batch, ctx, width=spec.width, height=spec.height, **kwargs)
 
-    def _img2img_call(self, batch: list[GenRequest], ctx: _StepContext) -> list[Image.Image]:
+    def _img2img_call(self, batch: list[GenRequest], ctx: StepContext) -> list[Image.Image]:
+        sources = [open_source(r) for r in batch]
+        sizes = {img2img_size(r, src) for r, src in zip(batch, sources, strict=True)}
+        strengths = {img2img_strength(r) for r in batch}
+        if len(sizes) > 1 or len(strengths) > 1:  # (a batch key with strength None + different defaults)
+            raise ValueError("img2img jobs of one batch must have the same size and strength")
+        [(width, height)], [strength] = sizes, strengths
+        large = max(width, height) > TILED_ABOVE * self.native_resolution
+        with vae_tiling(self.pipe.vae, large):
+            starts = [source_image(src, width, height) for src in sources]
+            if self.inpainting_model:
+                inputs = [inpaint.whole_input(start) for start in starts]
+                cond = self._conditioning(batch, chaos=False)
+                kwargs = dict(cond.pipeline_kwargs(), generator=self._generators(batch), strength=strength)
+                return self._inpaint_call(batch, ctx, inputs, **kwargs)
+            inits, gens = [], []
+            for r, start in zip(batch, starts, strict=True):
+                mine = generators([r.seed + k for k in range(r.image_count)])
+                inits.append(encode_source(self.img2img, start, mine, self.device))
+                gens.extend(mine)
+            cond = self._conditioning(batch, chaos=False)
+            image = torch.cat(inits).to(cond.embeds.dtype)
+            return self._call(
+                self.img2img,
+                batch,
+                ctx,
+                **cond.pipeline_kwargs(),
+                image=image,
+                strength=strength,
+                generator=gens,
+            )
+
+    def _edit_call(self, batch: list[GenRequest], ctx: StepContext) -> list[Image.Image]:
+        """Vary (Region), Zoom Out, Pan, Make Square: inpaint each job's canvas, paste the source back."""
+        inputs = [inpaint.edit_input(r, open_source(r)) for r in batch]
+        if len({i.image.size for i in inputs}) > 1:
+            raise ValueError("the edits of one batch must have the same size")
         first = batch[0]
-        spec = first.spec
-        upscale = first.kind is JobKind.UPSCALE
-        default = UPSCALE_STRENGTH if upscale else VARIATION_STRENGTHS[VariationStrength.SUBTLE]
-        strength = first.strength if first.strength is not None else default
-        pipe = self.img2img
-        inits, gens = [], []
-        for r in batch:
-            if r.source_png is None:
-                raise ValueError(f"{r.kind.value} job {r.job_id} has no source image")
-            src = open_image(r.source_png)
-            w, h = (spec.width, spec.height)
-            if upscale:
-                w, h = src.width * UPSCALE_FACTOR, src.height * UPSCALE_FACTOR
-            mine = generators([r.seed + k for k in range(r.image_count)])
-            inits.append(encode_source(pipe, source_image(src, w, h), mine, self.device))
-            gens.extend(mine)
-        sizes = {tuple(t.shape[-2:]) for t in inits}
-        if len(sizes) > 1:
-            raise ValueError("img2img sources of one batch must have the same size")
-        cond = self._conditioning(batch, self._do_cfg(spec.guidance_scale), chaos=False)
-        out = pipe(
-            **cond.pipeline_kwargs(),
-            image=torch.cat(inits).to(cond.embeds.dtype),
-            strength=strength,
-            num_inference_steps=spec.steps,
-            guidance_scale=spec.guidance_scale,
-            num_images_per_prompt=1,
-            generator=gens,
-            output_type="pil",
-            callback_on_step_end=self._callback(ctx),
-            callback_on_step_end_tensor_inputs=["latents"],
-        )
-        return list(out.images)
-
-    # -- per-step callback -----------------------------------------------------------------------
-
-    def _callback(self, ctx: _StepContext) -> Any:
-        def on_step_end(pipe: Any, i: int, t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
-            step = i + 1
-            if ctx.is_cancelled is not None and all(_safe_check(ctx.is_cancelled, j) for j in ctx.job_ids):
-                raise GenerationCancelled("every job in the batch was cancelled")
-            total = int(getattr(pipe, "num_timesteps", 0) or step)
-            if ctx.stop_after is not None:
-                total = min(total, ctx.stop_after)
-                if step >= ctx.stop_after:
-                    pipe._interrupt = True  # diffusers skips the remaining steps and still decodes
-            if ctx.progress is not None:
-                previews: dict[str, bytes] = {}
-                now = time.monotonic()
-                if now - ctx.last_preview >= ctx.preview_interval:
-                    ctx.last_preview = now
-                    latents = tensors["latents"]
-                    previews = {
-                        j: preview_jpeg(latents[o], sdxl=ctx.sdxl)
-                        for j, o in zip(ctx.job_ids, ctx.offsets, strict=True)
-                    }
-                first = previews.get(ctx.job_ids[0])
-                try:
-                    ctx.progress(GenProgress(ctx.job_ids, min(step, total), total, first, previews))
-                except Exception:  # a reporting problem must not cost the user their images
-                    log.exception("progress callback failed")
-            return {}
-
-        return on_step_end
-
-
-@functools.cache
-def _malloc_trim() -> Any:
-    try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc
-        return None
-
-
-def _trim_heap() -> None:
-    """Give freed activation memory back to the OS (glibc keeps it otherwise, and RSS only grows).
-
-    Done after upscales only: a 2× upscale needs four times the activations of a grid, and without
-    this a CPU worker's resident memory would stay there. Grids and variations repeat the same sizes,
-    so their memory is kept for the next batch (returning it costs page faults on the next call).
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-def _safe_check(is_cancelled: CancelCheck, job_id: str) -> bool:
-    """A failing cancellation check must not kill the batch: treat it as 'not cancelled'."""
-    try:
-        return bool(is_cancelled(job_id))
-    except Exception:
-        log.exception("is_cancelled(%s) failed", job_id)
-        return False
+        strength = first.strength if first.strength is not None else 1.0
+        cond = self._conditioning(batch, chaos=False)
+        kwargs = dict(cond.pipeline_kwargs(), generator=self._generators(batch), strength=strength)
+        return self._inpaint_call(batch, ctx, inputs, **kwargs)

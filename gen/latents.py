@@ -1,4 +1,4 @@
-"""Starting latents: seeded noise (txt2img, with `--chaos`) and encoded source images (img2img).
+"""Starting latents: seeded noise (txt2img, with `--chaos`) and encoded source images (img2img, inpainting).
 
 Seeds follow INTERFACE.md: image k of a job with seed S starts from `torch.Generator("cpu")
 .manual_seed(S + k - 1)`. We draw from those generators exactly as diffusers does (`randn_tensor` with a
@@ -36,7 +36,8 @@ def noise_latents(
     from diffusers.utils.torch_utils import randn_tensor
 
     f = pipe.vae_scale_factor
-    shape = (len(gens), pipe.unet.config.in_channels, height // f, width // f)
+    # The VAE's channels, not the UNet's input: an inpainting UNet takes mask and masked image too.
+    shape = (len(gens), pipe.vae.config.latent_channels, height // f, width // f)
     return randn_tensor(shape, generator=gens, device=device, dtype=dtype)
 
 
@@ -133,3 +134,37 @@ def decode_per_job(vae: Any, sizes: Sequence[int]) -> Iterator[None]:
             del vae.decode
         else:
             vae.decode = saved
+
+
+@contextmanager
+def encode_once(vae: Any) -> Iterator[None]:
+    """Inside the block, `vae.encode` of the very picture it encoded last returns that call's result.
+
+    The inpainting pipeline encodes its start picture once per image (`vae.encode(image[i:i+1])`, then
+    `latent_dist.sample(generator[i])`), and the masked picture once more per image: a job's four
+    images give eight encodes of two pictures. The encoder is deterministic, and each image still
+    samples the shared distribution with its own generator, so the results are those of the plain
+    pipeline; only the repeated encodes are skipped. Inputs are compared exactly (`torch.equal`).
+    """
+    original = vae.encode
+    saved = vae.__dict__.get("encode")
+    last: list[Any] = []  # [input, output] of the last real encode
+
+    def encode(x: torch.Tensor, return_dict: bool = True) -> Any:
+        if not (last and _same(last[0], x)):
+            last[:] = [x.detach().clone(), original(x, return_dict=True)]
+        out = last[1]
+        return out if return_dict else (out.latent_dist,)
+
+    vae.encode = encode
+    try:
+        yield
+    finally:
+        if saved is None:
+            del vae.encode
+        else:
+            vae.encode = saved
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and a.device == b.device and torch.equal(a, b)

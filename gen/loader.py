@@ -10,12 +10,17 @@
   of the same architecture (e.g. a downloaded `stable-diffusion-v1-5` or SDXL base folder; for a tiny
   single file, the tiny folder). Without `config_dir` diffusers looks for its default configs for that
   architecture in the Hugging Face cache, which works offline only if they were fetched once. SD 1.x/2.x
-  vs SDXL is detected from the checkpoint's keys;
+  vs SDXL, and text-to-image vs inpainting (9 UNet input channels: its config folder must be an
+  inpainting model's too), are detected from the checkpoint's keys;
 - a Hugging Face id (`org/name`), loaded from the local Hugging Face cache (downloaded when online).
 
-Folders and ids go through `AutoPipelineForText2Image`; `img2img_pipeline()` derives the img2img pipeline
-with `AutoPipelineForImage2Image.from_pipe`, which shares every module (no second copy of the weights).
-Every failure becomes a `ModelLoadError` with a one-line message an operator can act on.
+Folders and ids go through `AutoPipelineForText2Image`; `img2img_pipeline()` and `inpaint_pipeline()` derive
+the img2img and inpainting pipelines with `AutoPipelineFor….from_pipe`, which shares every module (no
+second copy of the weights). A dedicated inpainting model (a UNet with 9 input channels; its folder's
+model_index.json names StableDiffusion(XL)InpaintPipeline) loads the same way, as the text-to-image class
+over the 9-channel UNet, so `from_pipe` keeps working; the engine then runs every job through the
+inpainting pipeline (see gen.engine). Every failure becomes a `ModelLoadError` with a one-line message an
+operator can act on.
 """
 
 from __future__ import annotations
@@ -28,13 +33,14 @@ from typing import Any
 import torch
 
 from gen.quiet import quiet_progress_bars
-from gen.tiny import tiny_model_dir
+from gen.tiny import INPAINT_CHANNELS, tiny_model_dir
 from imaginebot.core.modelinfo import TINY_MODEL
 
 log = logging.getLogger(__name__)
 
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 SUPPORTED_CLASSES = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")
+LATENT_CHANNELS = 4  # a text-to-image UNet's input channels (a dedicated inpainting one has INPAINT_CHANNELS)
 
 
 class ModelLoadError(ValueError):
@@ -122,11 +128,11 @@ def detect_architecture(keys: dict[str, tuple[int, ...]], path: Path) -> str:
             f"{path.name} is not a Stable Diffusion 1.x/2.x/SDXL checkpoint "
             f"(unknown architecture; keys like {sample})"
         )
-    conv_in = keys.get("model.diffusion_model.input_blocks.0.0.weight", (0, 4))
-    if len(conv_in) > 1 and conv_in[1] != 4:
+    conv_in = keys.get("model.diffusion_model.input_blocks.0.0.weight", (0, LATENT_CHANNELS))
+    if len(conv_in) > 1 and conv_in[1] not in (LATENT_CHANNELS, INPAINT_CHANNELS):
         raise ModelLoadError(
-            f"{path.name} is an inpainting/instruct checkpoint ({conv_in[1]} input channels); "
-            "imaginebot needs a text-to-image model"
+            f"{path.name} is an instruct/depth checkpoint ({conv_in[1]} input channels); "
+            "imaginebot needs a text-to-image or inpainting model"
         )
     return "sdxl" if any(k.startswith("conditioner.embedders.") for k in keys) else "sd"
 
@@ -134,7 +140,10 @@ def detect_architecture(keys: dict[str, tuple[int, ...]], path: Path) -> str:
 def _load_single_file(path: Path, config_dir: Path | None, dtype: torch.dtype) -> Any:
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    arch = detect_architecture(checkpoint_keys(path), path)
+    keys = checkpoint_keys(path)
+    arch = detect_architecture(keys, path)
+    conv_in = keys.get("model.diffusion_model.input_blocks.0.0.weight", (0, LATENT_CHANNELS))
+    inpainting = len(conv_in) > 1 and conv_in[1] == INPAINT_CHANNELS
     cls = StableDiffusionXLPipeline if arch == "sdxl" else StableDiffusionPipeline
     kwargs: dict[str, Any] = {"dtype": dtype}
     if config_dir is not None:
@@ -148,6 +157,12 @@ def _load_single_file(path: Path, config_dir: Path | None, dtype: torch.dtype) -
             raise ModelLoadError(
                 f"{path.name} is an {kind} checkpoint but config folder {config_dir} holds a "
                 f"{class_name or 'different'} model; use configs of the same architecture"
+            )
+        if ("Inpaint" in class_name) != inpainting:
+            kind = "an inpainting" if inpainting else "a text-to-image"
+            raise ModelLoadError(
+                f"{path.name} is {kind} checkpoint but config folder {config_dir} holds a "
+                f"{class_name or 'different'} model; use the configs of the same kind of model"
             )
         kwargs.update(config=str(config_dir), local_files_only=True)
     try:
@@ -277,5 +292,17 @@ def img2img_pipeline(pipe_t2i: Any) -> Any:
     from diffusers import AutoPipelineForImage2Image
 
     pipe = AutoPipelineForImage2Image.from_pipe(pipe_t2i)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def inpaint_pipeline(pipe_t2i: Any) -> Any:
+    """The inpainting pipeline over the same modules (`from_pipe`: shared weights, no extra memory).
+
+    It drives a plain 4-channel UNet (blending the kept area's noised latents back in at every step) as
+    well as a dedicated 9-channel inpainting UNet (mask and masked picture as extra inputs)."""
+    from diffusers import AutoPipelineForInpainting
+
+    pipe = AutoPipelineForInpainting.from_pipe(pipe_t2i)
     pipe.set_progress_bar_config(disable=True)
     return pipe

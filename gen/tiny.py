@@ -14,6 +14,11 @@ SDXL variant (`sdxl=True`): two text encoders (32 and 64 wide — different widt
 single-file loader can tell them apart), pooled + time-id conditioning ("text_time"), UNet 16/32/48.
 Its native resolution is kept at 512 (not SDXL's 1024) so it stays fast on a CPU.
 
+Inpainting variant (`inpainting=True`, with or without `sdxl`): a dedicated inpainting checkpoint's
+shape, a UNet with 9 input channels (noisy latents, the mask, the masked picture's latents), saved as
+StableDiffusion(XL)InpaintPipeline as such checkpoints are. The extra channels enter through the random
+conv_in weights only; the pass-through below works on the 4 latent channels.
+
 UNet and text encoders have random (seeded) weights. The VAE is random too, but laid over a designed
 skeleton (`_autoencoding_vae`): its main path averages 2×2 blocks on the way down and upsamples
 smoothly on the way up, with the random residual branches scaled to a whisper. A purely random VAE
@@ -40,6 +45,7 @@ from gen.quiet import quiet_progress_bars
 log = logging.getLogger(__name__)
 
 TINY_DIRNAME = "tiny-sd"
+INPAINT_CHANNELS = 9  # latents 4 + mask 1 + masked-image latents 4, as in SD's inpainting checkpoints
 
 SD_SCHEDULER: dict[str, Any] = {
     "num_train_timesteps": 1000,
@@ -165,7 +171,8 @@ def _pass_through_unet(unet: Any) -> None:
     and mixes in the deep features at UNET_DEEP_MIX; cross-attention outputs are turned up by
     CROSS_ATTENTION_GAIN so the prompt visibly shapes the picture. Everything else stays random.
     """
-    lat, width = unet.config.in_channels, unet.config.block_out_channels[0]
+    # The latents are the first out_channels inputs (an inpainting UNet appends mask and masked image).
+    lat, width = unet.config.out_channels, unet.config.block_out_channels[0]
     last = unet.up_blocks[-1].resnets[-1]
     norm, conv_in, conv_out = unet.conv_norm_out, unet.conv_in, unet.conv_out
     if norm.num_channels // norm.num_groups != 2 or width < 2 * lat or last.conv_shortcut is None:
@@ -244,13 +251,13 @@ def _text_encoder(seed: int, *, width: int, projection: bool) -> Any:
     return model.eval()
 
 
-def _unet_sd1(seed: int, cross_dim: int) -> Any:
+def _unet_sd1(seed: int, cross_dim: int, in_channels: int = 4) -> Any:
     from diffusers import UNet2DConditionModel
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
         sample_size=64,
-        in_channels=4,
+        in_channels=in_channels,
         out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
@@ -264,14 +271,14 @@ def _unet_sd1(seed: int, cross_dim: int) -> Any:
     return unet
 
 
-def _unet_sdxl(seed: int, cross_dim: int, pooled_dim: int) -> Any:
+def _unet_sdxl(seed: int, cross_dim: int, pooled_dim: int, in_channels: int = 4) -> Any:
     from diffusers import UNet2DConditionModel
 
     time_dim = 8
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
         sample_size=64,
-        in_channels=4,
+        in_channels=in_channels,
         out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
@@ -290,38 +297,42 @@ def _unet_sdxl(seed: int, cross_dim: int, pooled_dim: int) -> Any:
     return unet
 
 
-def build_tiny_pipeline(*, sdxl: bool = False, seed: int = 0) -> Any:
-    """The tiny pipeline in memory (deterministic for a given seed): StableDiffusion(XL)Pipeline."""
+def build_tiny_pipeline(*, sdxl: bool = False, inpainting: bool = False, seed: int = 0) -> Any:
+    """The tiny pipeline in memory (deterministic for a given seed): StableDiffusion(XL)Pipeline, or
+    StableDiffusion(XL)InpaintPipeline with a 9-channel UNet when `inpainting`."""
     from diffusers import EulerDiscreteScheduler, PNDMScheduler
 
     from gen.tokenizer import clip_tokenizer
 
+    in_channels = INPAINT_CHANNELS if inpainting else 4
     if not sdxl:
-        from diffusers import StableDiffusionPipeline
+        from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
 
+        sd_class = StableDiffusionInpaintPipeline if inpainting else StableDiffusionPipeline
         text_encoder = _text_encoder(seed + 1, width=32, projection=False)
-        return StableDiffusionPipeline(
+        return sd_class(
             vae=_vae(seed + 2, 0.18215),
             text_encoder=text_encoder,
             tokenizer=clip_tokenizer(),
-            unet=_unet_sd1(seed + 3, cross_dim=32),
+            unet=_unet_sd1(seed + 3, cross_dim=32, in_channels=in_channels),
             scheduler=PNDMScheduler(**SD_SCHEDULER, skip_prk_steps=True, set_alpha_to_one=False),
             safety_checker=None,
             feature_extractor=None,
             requires_safety_checker=False,
         )
 
-    from diffusers import StableDiffusionXLPipeline
+    from diffusers import StableDiffusionXLInpaintPipeline, StableDiffusionXLPipeline
 
+    xl_class = StableDiffusionXLInpaintPipeline if inpainting else StableDiffusionXLPipeline
     te1 = _text_encoder(seed + 1, width=32, projection=False)
     te2 = _text_encoder(seed + 4, width=64, projection=True)
-    return StableDiffusionXLPipeline(
+    return xl_class(
         vae=_vae(seed + 2, 0.13025),
         text_encoder=te1,
         text_encoder_2=te2,
         tokenizer=clip_tokenizer(),
         tokenizer_2=clip_tokenizer(pad_token="!"),
-        unet=_unet_sdxl(seed + 3, cross_dim=32 + 64, pooled_dim=64),
+        unet=_unet_sdxl(seed + 3, cross_dim=32 + 64, pooled_dim=64, in_channels=in_channels),
         scheduler=EulerDiscreteScheduler(
             **SD_SCHEDULER, timestep_spacing="leading", interpolation_type="linear", use_karras_sigmas=False
         ),
@@ -330,9 +341,16 @@ def build_tiny_pipeline(*, sdxl: bool = False, seed: int = 0) -> Any:
 
 
 def make_tiny_model(
-    dir: str | Path, *, sdxl: bool = False, single_file: str | Path | None = None, seed: int = 0
+    dir: str | Path,
+    *,
+    sdxl: bool = False,
+    inpainting: bool = False,
+    single_file: str | Path | None = None,
+    seed: int = 0,
 ) -> list[Path]:
     """Write the tiny pipeline to `dir` (diffusers layout, model_index.json) and optionally `single_file`.
+
+    `inpainting` makes it a dedicated inpainting model (9-channel UNet; see the module docstring).
 
     `single_file` gets the same weights as one original-layout (LDM/CompVis key names) .safetensors
     checkpoint, the way civitai-style models ship; load it with
@@ -342,7 +360,7 @@ def make_tiny_model(
 
     quiet_progress_bars()
     folder = Path(dir)
-    pipe = build_tiny_pipeline(sdxl=sdxl, seed=seed)
+    pipe = build_tiny_pipeline(sdxl=sdxl, inpainting=inpainting, seed=seed)
     folder.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(folder, safe_serialization=True)
     # Also the classic vocab.json/merges.txt pair, so older transformers versions read the tokenizer too.

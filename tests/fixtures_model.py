@@ -2,7 +2,8 @@
 
 `tiny_model_dir` is the SD 1.x tiny model in diffusers layout (plus the same weights as one
 original-layout `.safetensors`, `tiny_single_file`); `tiny_pipe` / `tiny_engine` load it once;
-`tiny_sdxl_dir` builds the SDXL variant only for the tests that ask for it. Everything is offline.
+`tiny_sdxl_dir` builds the SDXL variant and `tiny_inpaint_dir` a dedicated inpainting model (9-channel
+UNet) only for the tests that ask for them. Everything is offline.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 __all__ = [
     "gen_request",
     "tiny_engine",
+    "tiny_inpaint_dir",
     "tiny_model_dir",
     "tiny_pipe",
     "tiny_sdxl_dir",
@@ -62,6 +64,21 @@ def tiny_sdxl_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_inpaint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny dedicated inpainting model (9-channel UNet), written through `make-tiny-model --inpainting
+    --single-file`; its single-file twin `tiny-inpaint.safetensors` lies next to it."""
+    import argparse
+
+    from imaginebot.app.make_tiny_model import run_make_tiny_model
+
+    root = tmp_path_factory.mktemp("tiny-inpaint")
+    single = str(root / "tiny-inpaint.safetensors")
+    args = argparse.Namespace(dir=str(root / "tiny-inpaint"), sdxl=False, inpainting=True, single_file=single)
+    assert run_make_tiny_model(args) == 0
+    return root / "tiny-inpaint"
+
+
+@pytest.fixture(scope="session")
 def tiny_pipe(tiny_model_dir: Path) -> Any:
     """The tiny text-to-image pipeline on CPU, loaded through gen.loader (the production path)."""
     from gen.loader import load_pipeline
@@ -88,12 +105,16 @@ def gen_request(
     steps: int = 6,
     source_png: bytes | None = None,
     strength: float | None = None,
+    edit: Any = None,
     **spec: Any,
 ) -> Any:
-    """A GenRequest with a small, fast default spec; `spec` overrides JobSpec fields (e.g. chaos=50)."""
+    """A GenRequest with a small, fast default spec; `spec` overrides JobSpec fields (e.g. chaos=50).
+
+    `edit` is an edit's EditPlan (kinds zoom_out, pan, make_square, vary_region, upscale_subtle/_creative).
+    """
     from imaginebot.core.domain import GenRequest, JobKind, JobSpec, PromptPart
 
     weights = spec.pop("weights", None)
     parts = tuple(PromptPart(t, w) for t, w in weights) if weights else (PromptPart(prompt, 1.0),)
     job = JobSpec(prompt=prompt, weights=parts, width=size[0], height=size[1], steps=steps, seed=seed, **spec)
-    return GenRequest(job_id, JobKind(kind), job, seed, source_png=source_png, strength=strength)
+    return GenRequest(job_id, JobKind(kind), job, seed, source_png=source_png, strength=strength, edit=edit)

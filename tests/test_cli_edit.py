@@ -54,11 +54,13 @@ def jobs_count(env: dict[str, str], cwd: Path) -> int:
 def edit(env: dict[str, str], cwd: Path, *args: str) -> dict[str, Any]:
     [line] = job_lines(imaginebot(env, cwd, "edit", *args, "--out", "out"))
     assert list(line) == EDIT_FIELDS
+    line["images"] = [str(cwd / p) for p in line["images"]]  # written relative to the command's folder
     return line
 
 
 def test_upscale_then_zoom_out_then_pan_from_job_ids(env: dict[str, str], tmp_path: Path) -> None:
     [grid] = job_lines(imaginebot(env, tmp_path, "imagine", "a red fox in snow --seed 42", "--out", "out"))
+    assert Path(tmp_path / grid["grid"]).is_file()
     assert (grid["width"], grid["height"]) == (BASE, BASE)
 
     up = edit(env, tmp_path, grid["job_id"], "upscale", "--image", "2")
@@ -71,7 +73,11 @@ def test_upscale_then_zoom_out_then_pan_from_job_ids(env: dict[str, str], tmp_pa
     zoom = edit(env, tmp_path, up["job_id"], "zoom-out", "--zoom", "1.5", "--seed", "7")
     assert zoom["kind"] == "zoom-out" and zoom["parent"] == {"job_id": up["job_id"], "image": 1}
     assert (zoom["width"], zoom["height"], zoom["seed"]) == (BASE, BASE, 7)
-    assert zoom["prompt"] == "a red fox in snow" and Path(zoom["grid"]).is_file() and len(zoom["images"]) == 4
+    assert (
+        zoom["prompt"] == "a red fox in snow"
+        and (tmp_path / zoom["grid"]).is_file()
+        and len(zoom["images"]) == 4
+    )
     for path in zoom["images"]:
         kept_equal(path, upscaled, zoom_out((BASE, BASE), 1.5))
     assert len({Image.open(p).tobytes() for p in zoom["images"]}) == 4

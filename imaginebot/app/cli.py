@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("make-tiny-model", help="write a small random-weight Stable Diffusion pipeline")
     p.add_argument("dir", metavar="DIR")
     p.add_argument("--sdxl", action="store_true", help="an SDXL-shaped pipeline instead of SD 1.x")
+    p.add_argument("--inpainting", action="store_true", help="a dedicated inpainting model (9-channel UNet)")
     p.add_argument("--single-file", metavar="FILE", help="also export the weights as one .safetensors file")
 
     _build_admin(sub)

@@ -16,8 +16,10 @@ def run_make_tiny_model(args: argparse.Namespace) -> int:
     if target.exists() and not target.is_dir():
         print(f"imaginebot: {target} exists and is not a folder", file=sys.stderr)
         return 2
-    written = make_tiny_model(target, sdxl=bool(getattr(args, "sdxl", False)), single_file=single)
-    kind = "SDXL" if getattr(args, "sdxl", False) else "SD 1.x"
+    sdxl, inpainting = bool(getattr(args, "sdxl", False)), bool(getattr(args, "inpainting", False))
+    options = {"inpainting": True} if inpainting else {}  # only when asked: the default model is unchanged
+    written = make_tiny_model(target, sdxl=sdxl, single_file=single, **options)
+    kind = ("SDXL" if sdxl else "SD 1.x") + (" inpainting" if inpainting else "")
     print(f"wrote a tiny {kind} pipeline (diffusers layout) to {written[0]}")
     if len(written) > 1:
         print(f"wrote the same weights as one original-layout checkpoint to {written[1]}")

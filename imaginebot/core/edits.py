@@ -165,27 +165,53 @@ class EditPlan:
 
 
 def round8(value: float) -> int:
-    """The nearest multiple of 8, at least 8."""
-    return max(8, round(value / 8) * 8)
+    """The nearest multiple of 8 (halves round up, like `prompt.dimensions`), at least 8."""
+    return max(8, math.floor(value / 8 + 0.5) * 8)
 
 
 def area_size(aspect: float, base_resolution: int) -> tuple[int, int]:
-    """(width, height) of an image with width/height = aspect and an area of about base_resolution²."""
+    """(width, height) of an image with width/height = aspect and an area of about base_resolution².
+
+    An aspect within 4:1 gives a size within 4:1 (rounding both sides to multiples of 8 could otherwise
+    pass it, e.g. 4:1 at 996 → 1992×496)."""
     area = float(base_resolution) ** 2
-    return round8(math.sqrt(area * aspect)), round8(math.sqrt(area / aspect))
+    width, height = round8(math.sqrt(area * aspect)), round8(math.sqrt(area / aspect))
+    if max(aspect, 1 / aspect) <= MAX_ASPECT + 1e-9:
+        while width > MAX_ASPECT * height:
+            width -= 8
+        while height > MAX_ASPECT * width:
+            height -= 8
+    return width, height
 
 
 def aspect_ratio(width: int, height: int) -> str:
-    """`W:H` in lowest terms, or approximated by small numbers (at most 32) when the exact one is long."""
+    """`W:H` for a width×height image: in lowest terms when both are at most 32; otherwise the simplest
+    ratio (smallest numbers, shorter side at most 32) that the size could have been rounded from (each
+    side a multiple of 8, so ±4 px: 728×360 is "2:1", not 91:45); failing that the nearest such ratio.
+    A tall image's ratio is the mirror of the wide one's; a size within 4:1 gets a ratio within 4:1."""
     g = math.gcd(width, height)
     w, h = width // g, height // g
     if max(w, h) <= 32:
         return f"{w}:{h}"
-    best = min(
-        ((a, b) for b in range(1, 33) for a in range(1, 129)),
-        key=lambda ab: (abs(ab[0] / ab[1] - width / height), ab[1]),
-    )
-    return f"{best[0]}:{best[1]}"
+    long, short = max(width, height), min(width, height)
+    exact = long / short
+    low = max(1.0, (long - 4) / (short + 4))
+    high = (long + 4) / (short - 4) if short > 4 else float(long + 4)
+    if exact <= MAX_ASPECT:
+        high = min(high, MAX_ASPECT)
+    best: tuple[int, int] | None = None
+    for b in range(1, 33):
+        first, last = math.ceil(low * b - 1e-9), math.floor(high * b + 1e-9)
+        if first <= last:
+            best = min(max(round(exact * b), first), last), b
+            break
+    if best is None:
+        best = min(
+            ((a, b) for b in range(1, 33) for a in range(b, 4 * 32 + 1)),
+            key=lambda ab: (abs(ab[0] / ab[1] - exact), ab[1]),
+        )
+    a, b = best
+    return f"{a}:{b}" if width >= height else f"{b}:{a}"
 
 
 def _parse_ratio(text: str) -> float:
@@ -202,9 +228,12 @@ def _parse_ratio(text: str) -> float:
 def _check_aspect(width: float, height: float, argument: str) -> None:
     ratio = max(width / height, height / width)
     if ratio > MAX_ASPECT + 1e-9:
-        longer = "wider" if width > height else "taller"
+        wide = width > height
+        # The ratio in whole numbers (the sides may be fractions, e.g. an --ar of 9:2 as 4.5 and 1.0).
+        shown = aspect_ratio(round(ratio * 1000), 1000) if wide else aspect_ratio(1000, round(ratio * 1000))
+        limit = "4:1" if wide else "1:4"
         raise EditError(
-            argument, f"the result would be {longer} than 4:1 ({aspect_ratio(round(width), round(height))})"
+            argument, f"the result would be {'wider' if wide else 'taller'} than {limit} ({shown})"
         )
 
 
@@ -252,8 +281,8 @@ def zoom_out(source: tuple[int, int], zoom: float, *, ar: str | None = None) -> 
     if not border:
         raise EditError(
             "--zoom",
-            "1.0 with the source's own aspect ratio leaves nothing to fill: "
-            "use a zoom above 1 or another --ar",
+            f"{zoom:g} with the source's own aspect ratio leaves nothing to fill: "
+            "use a larger zoom or another --ar",
         )
     return EditPlan(EditAction.ZOOM_OUT, width, height, place, border, zoom=zoom)
 
@@ -289,7 +318,10 @@ def make_square(source: tuple[int, int], base_resolution: int) -> EditPlan:
     pw, ph = _scaled(sw, sh, side / max(sw, sh))
     left, top = (side - pw) // 2, (side - ph) // 2
     place = Box(left, top, left + pw, top + ph)
-    return EditPlan(EditAction.MAKE_SQUARE, side, side, place, _border(side, side, place))
+    border = _border(side, side, place)
+    if not border:  # so nearly square that, scaled to the side, it fills the whole square
+        raise EditError("make-square", "the image is already square")
+    return EditPlan(EditAction.MAKE_SQUARE, side, side, place, border)
 
 
 Region = tuple[float, float, float, float]  # left, top, right, bottom as fractions 0–1 of the source
@@ -312,7 +344,7 @@ def parse_region(text: str) -> Region:
 def cell_region(cell: int) -> Region:
     """The ninth of the image under picker cell `cell` (0–8, row by row)."""
     if not 0 <= cell <= 8:
-        raise EditError("region", f"cell {cell} does not exist (0–8)")
+        raise EditError("--region", f"cell {cell} does not exist (0–8)")
     row, col = divmod(cell, 3)
     return col / 3, row / 3, (col + 1) / 3, (row + 1) / 3
 
@@ -328,10 +360,10 @@ def vary_region(source: tuple[int, int], regions: Iterable[Region]) -> EditPlan:
         if not (x0 < x1 and y0 < y1):
             raise EditError("--region", "the region is empty or inverted: left < right and top < bottom")
         box = Box(
-            math.floor(x0 * width / 8) * 8,
-            math.floor(y0 * height / 8) * 8,
-            min(width, math.ceil(x1 * width / 8) * 8),
-            min(height, math.ceil(y1 * height / 8) * 8),
+            _snap_down(x0 * width),
+            _snap_down(y0 * height),
+            min(width, _snap_up(x1 * width)),
+            min(height, _snap_up(y1 * height)),
         )
         if box.area == 0:
             raise EditError("--region", "the region is smaller than a pixel")
@@ -339,6 +371,19 @@ def vary_region(source: tuple[int, int], regions: Iterable[Region]) -> EditPlan:
     if not boxes:
         raise EditError("--region", "choose at least one part of the image")
     return EditPlan(EditAction.VARY_REGION, width, height, Box(0, 0, width, height), _merge(boxes))
+
+
+# Fractions typed in decimal are not exact in binary (0.55 × 800 = 440.00000000000006): a value within
+# a millionth of 8 px of a multiple of 8 is taken as that multiple, not snapped 8 px further out.
+_SNAP_SLACK = 1e-6  # in units of 8 px
+
+
+def _snap_down(pixels: float) -> int:
+    return math.floor(pixels / 8 + _SNAP_SLACK) * 8
+
+
+def _snap_up(pixels: float) -> int:
+    return math.ceil(pixels / 8 - _SNAP_SLACK) * 8
 
 
 def _merge(boxes: Sequence[Box]) -> tuple[Box, ...]:
