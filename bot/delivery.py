@@ -23,11 +23,11 @@ import discord
 from discord.ext import commands
 
 from bot import messages
-from bot.cogs.buttons import grid_view, upscale_view
+from bot.cogs.buttons import edit_view, grid_view
 from bot.posting import Posting
 from bot.replies import owner_only
 from db.records import JobRecord
-from imaginebot.core.domain import JobKind, JobStatus
+from imaginebot.core.domain import JobStatus
 from imaginebot.core.images import fit_under, grid_png
 
 if TYPE_CHECKING:
@@ -94,8 +94,11 @@ class Delivery(commands.Cog):
                 log.info("erased %d expired interaction token(s)", erased)
             # Workers sweep this too; the bot does it as well, for when no worker runs at all.
             await self.bot.queue.lifecycle.fail_unserved()
+        # Jobs being announced when the query starts are skipped even if their announcement ends before
+        # it returns: the rows it read may predate their progress message id (which delivery deletes).
+        announcing = set(self.bot.announcing)
         for job in await self.outbox.undelivered(limit=50, max_attempts=MAX_DELIVERY_ATTEMPTS):
-            skip = job.id in self.bot.announcing or job.id in self._delivered
+            skip = job.id in announcing or job.id in self.bot.announcing or job.id in self._delivered
             if not skip and self._retry_at.get(job.id, 0.0) <= now:
                 self._spawn(job.id, self.deliver(job))
         for job in await self.outbox.running_with_delivery():
@@ -126,7 +129,7 @@ class Delivery(commands.Cog):
         preview = await self.reads.get_preview(job.id)
         files = [discord.File(io.BytesIO(preview), filename="preview.jpg")] if preview else []
         msg = self._channel(job).get_partial_message(job.progress_message_id)
-        text = messages.progress(job.spec.prompt, job.user_id, job.progress, job.kind)
+        text = messages.progress(job.spec.prompt, job.user_id, job.progress, job.kind, job.edit)
         try:
             await msg.edit(content=text, attachments=files, allowed_mentions=owner_only(job.user_id))
         except discord.HTTPException as exc:
@@ -172,13 +175,13 @@ class Delivery(commands.Cog):
         images = await self.reads.get_images(job.id)
         if not images:
             raise RuntimeError(f"job {job.id} succeeded without images")
-        if job.kind is JobKind.UPSCALE:
+        if job.kind.is_upscale:  # one image, with the edit buttons
             png: bytes = images[0].png
-            content = messages.result_upscale(job.spec.prompt, job.user_id, job.parent_index or 1)
-            view = upscale_view(job.id)
+            content = messages.result_upscale(job.spec.prompt, job.user_id, job.parent_index or 1, job.kind)
+            view = edit_view(job)
         else:
             png = await asyncio.to_thread(grid_png, [img.png for img in images])
-            content = messages.result_grid(job.spec.prompt, job.user_id, job.seed, job.kind)
+            content = messages.result_grid(job.spec.prompt, job.user_id, job.seed, job.kind, job.edit)
             view = grid_view(job.id)
         limit = self.bot.upload_limit(job.guild_id)
         while True:

@@ -19,10 +19,15 @@ from db.errors import (
 )
 from db.records import CancelOutcome, JobRecord, QuotaInfo
 from imaginebot.core.domain import Failure, JobKind, JobStatus
+from imaginebot.core.edits import EditAction, EditPlan
 
 PROMPT_SHOWN = 300  # characters of a prompt quoted back (a message holds at most 2000)
 KIND_LABEL = {JobKind.IMAGINE: "", JobKind.REROLL: "Re-roll", JobKind.VARIATION: "Variations",
-              JobKind.UPSCALE: "Upscale"}
+              JobKind.UPSCALE: "Upscale", JobKind.UPSCALE_SUBTLE: "Upscale (Subtle)",
+              JobKind.UPSCALE_CREATIVE: "Upscale (Creative)", JobKind.VARY_REGION: "Vary (Region)",
+              JobKind.ZOOM_OUT: "Zoom Out", JobKind.PAN: "Pan", JobKind.MAKE_SQUARE: "Make Square"}
+PAN_ARROWS = {EditAction.PAN_LEFT: "⬅️", EditAction.PAN_RIGHT: "➡️", EditAction.PAN_UP: "⬆️",
+              EditAction.PAN_DOWN: "⬇️"}
 
 
 def _p(prompt: str) -> str:
@@ -36,14 +41,26 @@ def _ts(when: datetime) -> str:
     return f"<t:{int(when.timestamp())}:R>"
 
 
-def _kind(kind: JobKind) -> str:
-    label = KIND_LABEL.get(kind, "")
+def what(kind: JobKind, edit: EditPlan | None = None) -> str:
+    """What a job is, as its messages name it: "Variations", "Zoom Out 1.5x", "Pan ⬅️" ("" for /imagine)."""
+    if kind is JobKind.ZOOM_OUT and edit is not None and edit.zoom is not None:
+        return f"Zoom Out {edit.zoom:g}x"
+    if kind is JobKind.PAN and edit is not None and edit.action in PAN_ARROWS:
+        return f"Pan {PAN_ARROWS[edit.action]}"
+    return KIND_LABEL.get(kind, "")
+
+
+def _kind(kind: JobKind, edit: EditPlan | None = None) -> str:
+    label = what(kind, edit)
     return f" ({label})" if label else ""
 
 
-def queued(prompt: str, user_id: int, position: int | None, kind: JobKind = JobKind.IMAGINE) -> str:
+def queued(
+    prompt: str, user_id: int, position: int | None, kind: JobKind = JobKind.IMAGINE,
+    edit: EditPlan | None = None,
+) -> str:
     where = f"Queued — position {position}" if position else "Starting…"
-    return f"**{_p(prompt)}**{_kind(kind)} — <@{user_id}> {where}"
+    return f"**{_p(prompt)}**{_kind(kind, edit)} — <@{user_id}> {where}"
 
 
 def queued_private(jobs: int, position: int | None) -> str:
@@ -52,16 +69,22 @@ def queued_private(jobs: int, position: int | None) -> str:
     return f"✅ {what} queued ({where}). Progress and results will appear in this channel."
 
 
-def progress(prompt: str, user_id: int, percent: int, kind: JobKind = JobKind.IMAGINE) -> str:
-    return f"**{_p(prompt)}**{_kind(kind)} — <@{user_id}> ({percent}%)"
+def progress(
+    prompt: str, user_id: int, percent: int, kind: JobKind = JobKind.IMAGINE, edit: EditPlan | None = None
+) -> str:
+    return f"**{_p(prompt)}**{_kind(kind, edit)} — <@{user_id}> ({percent}%)"
 
 
-def result_grid(prompt: str, user_id: int, seed: int, kind: JobKind = JobKind.IMAGINE) -> str:
-    return f"**{_p(prompt)}**{_kind(kind)} — <@{user_id}> (seed {seed})"
+def result_grid(
+    prompt: str, user_id: int, seed: int, kind: JobKind = JobKind.IMAGINE, edit: EditPlan | None = None
+) -> str:
+    return f"**{_p(prompt)}**{_kind(kind, edit)} — <@{user_id}> (seed {seed})"
 
 
-def result_upscale(prompt: str, user_id: int, index: int) -> str:
-    return f"**{_p(prompt)}** — Image #{index} <@{user_id}>"
+def result_upscale(prompt: str, user_id: int, index: int, kind: JobKind = JobKind.UPSCALE) -> str:
+    """U<k>'s answer names its image; a second upscale names itself ("Upscale (Subtle)")."""
+    shown = f"Image #{index}" if kind is JobKind.UPSCALE else what(kind)
+    return f"**{_p(prompt)}** — {shown} <@{user_id}>"
 
 
 def refusal(err: QueueRefusal) -> str:
@@ -161,6 +184,48 @@ def wrong_guild() -> str:
     return "⚠️ That button belongs to an image made elsewhere (another server, a DM or the command line)."
 
 
+# ---------------------------------------------------------------------------------------------- edits
+
+NOTHING_CHARGED = " Nothing was queued or charged."
+# How the edit arguments of imaginebot.core.edits (named for the command line) read on Discord.
+EDIT_ARGUMENTS = {"--zoom": "Zoom", "--region": "Vary (Region)", "region": "Vary (Region)",
+                  "upscale-subtle": "Upscale (Subtle)", "upscale-creative": "Upscale (Creative)",
+                  "make-square": "Make Square", "pan-left": "Pan ⬅️", "pan-right": "Pan ➡️",
+                  "pan-up": "Pan ⬆️", "pan-down": "Pan ⬇️"}
+REMIX_TITLE = "Remix"
+ZOOM_TITLE = "Custom Zoom"
+REGION_TITLE = "Vary (Region)"
+PROMPT_FIELD = "Prompt"
+ZOOM_FIELD = "Zoom (1.0–2.0)"
+
+
+def edit_refused(argument: str, message: str) -> str:
+    """An edit that cannot be made (an EditError): the argument to change, and why."""
+    return f"⚠️ {EDIT_ARGUMENTS.get(argument, argument)}: {message}.{NOTHING_CHARGED}"
+
+
+def bad_zoom(typed: str) -> str:
+    return f"⚠️ Zoom: {typed.strip()[:20]!r} is not a number: use a number from 1.0 to 2.0.{NOTHING_CHARGED}"
+
+
+def region_picker(chosen: int) -> str:
+    count = f"{chosen} of 9 parts chosen" if chosen else "nothing chosen yet"
+    return (f"**Vary (Region)** — press the parts of the image to regenerate ({count}), then **Submit**. "
+            "Everything else stays as it is.")
+
+
+def region_empty() -> str:
+    return "⚠️ Choose at least one part of the image to regenerate first, then press Submit." + NOTHING_CHARGED
+
+
+def region_cancelled() -> str:
+    return "Vary (Region) cancelled; nothing was queued or charged."
+
+
+def busy() -> str:
+    return "⚠️ The bot is busy right now; press the button again in a moment." + NOTHING_CHARGED
+
+
 def internal_error() -> str:
     return "⚠️ Something went wrong on our side; nothing was charged. Please try again in a moment."
 
@@ -199,11 +264,16 @@ def settings_summary(values: dict[str, object]) -> str:
     parts = []
     for key, value in values.items():
         flag = names.get(key, key)
+        if key == "remix":
+            continue
         if value is True:
             parts.append(flag)
         elif value is not False:
             parts.append(f"{flag} {value}")
-    return "`" + " ".join(parts) + "`" if parts else "none (the server's defaults apply)"
+    shown = ["`" + " ".join(parts) + "`"] if parts else []
+    if "remix" in values:
+        shown.append("Remix mode " + ("on" if values["remix"] else "off"))
+    return " · ".join(shown) if shown else "none (the server's defaults apply)"
 
 
 # --------------------------------------------------------------------------------------------- /info

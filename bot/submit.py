@@ -131,7 +131,7 @@ async def _announce(
     if deferred:
         await reply_ephemeral(interaction, messages.queued_private(len(queued.jobs), queued.positions[0]))
     for n, (job, position) in enumerate(zip(queued.jobs, queued.positions, strict=True)):
-        text = messages.queued(job.spec.prompt, job.user_id, position, job.kind)
+        text = messages.queued(job.spec.prompt, job.user_id, position, job.kind, job.edit)
         try:
             if n == 0 and not deferred and not interaction.response.is_done():
                 response = await interaction.response.send_message(

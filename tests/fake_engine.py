@@ -112,11 +112,19 @@ class SleepEngine:
         return results
 
     def _result(self, r: GenRequest) -> GenResult:
-        side = self.size * (2 if r.kind is JobKind.UPSCALE else 1)
+        width, height = self.image_size(r)
         if self.fail.startswith("prompt:") and self.fail.removeprefix("prompt:") in r.spec.prompt:
-            return GenResult(r.job_id, [], side, side, Failure.OUT_OF_MEMORY, f"{side}×{side}")
-        images = [solid_png(side, side, ((r.seed + k) % 256, 64, 128)) for k in range(r.image_count)]
-        return GenResult(r.job_id, images, side, side)
+            return GenResult(r.job_id, [], width, height, Failure.OUT_OF_MEMORY, f"{width}×{height}")
+        images = [solid_png(width, height, ((r.seed + k) % 256, 64, 128)) for k in range(r.image_count)]
+        return GenResult(r.job_id, images, width, height)
+
+    def image_size(self, r: GenRequest) -> tuple[int, int]:
+        """An edit's images have its plan's size (`GenRequest.size`); the other kinds are `size` squares
+        (twice that for U<k>), whatever their spec says, to keep the images small."""
+        if r.edit is not None:
+            return r.size
+        side = self.size * (2 if r.kind is JobKind.UPSCALE else 1)
+        return side, side
 
 
 def _append_line(path: str, line: str) -> None:

@@ -84,7 +84,12 @@ async def test_imagine_progress_grid_and_every_button(
     assert png_size_of(attachment_bytes(grid)) == (2 * BASE, 2 * BASE)
 
     upscale = await press_and_wait(bot, alice, grid, "U1", seen)
-    assert button_rows(upscale) == [["Vary (Subtle)", "Vary (Strong)"]]
+    assert button_rows(upscale) == [
+        ["Upscale (Subtle)", "Upscale (Creative)"],
+        ["Vary (Subtle)", "Vary (Strong)", "Vary (Region)"],
+        ["Zoom Out 2x", "Zoom Out 1.5x", "Custom Zoom"],
+        ["⬅️", "➡️", "⬆️", "⬇️"],
+    ]
     width, height = png_size_of(attachment_bytes(upscale))
     assert width >= 2 * BASE and height >= 2 * BASE
     assert "Image #1" in upscale["content"]

@@ -1,14 +1,16 @@
-"""Persistent result buttons: U1–U4, V1–V4, 🔄 on grids; Vary (Subtle) / Vary (Strong) on upscales.
+"""Persistent result buttons: U1–U4, V1–V4, 🔄 on grids; the edit buttons on upscaled images.
 
 Each button is a `DynamicItem` whose custom_id carries only the action, the job id and the image index;
 everything else is loaded from the database when it is pressed, so buttons keep working after a restart
-and on any bot replica. A press runs as the presser's own job, on their quota. A custom_id that is not
-ours, or names a job this database does not know, gets a polite ephemeral refusal.
+and on any bot replica. A press runs as the presser's own job, on their quota (bot.button_jobs says what
+each action queues). `Custom Zoom` and, with Remix mode on, V, 🔄, Vary and Zoom/Pan open a modal with the
+prompt first; `Vary (Region)` opens a picker (bot.region). Modal submissions come back by custom id
+(bot.modals). A custom_id that is not ours, or names a job this database does not know, gets a polite
+ephemeral refusal.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -17,29 +19,39 @@ import discord
 from discord.ext import commands
 
 from bot import messages
+from bot.button_jobs import (
+    ACTIONS,
+    CUSTOM_ZOOM,
+    REMIXABLE,
+    REROLL,
+    UPSCALE,
+    VARY,
+    VARY_REGION,
+    Ask,
+    enqueue_for,
+    prompt_text,
+    source_job,
+)
+from bot.modals import ask_modal, ask_of, in_time, send_modal
+from bot.region import PICKER_ITEMS, PICKER_TEMPLATES, open_picker
 from bot.replies import Refusal, reply_ephemeral
-from bot.submit import delivery_target, submit
+from bot.submit import submit
 from db.records import JobRecord
-from imaginebot.core.domain import VARIATION_STRENGTHS, ImageRef, JobKind, JobStatus, VariationStrength
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
 
 log = logging.getLogger(__name__)
 
-UPSCALE, VARY, REROLL, VARY_SUBTLE, VARY_STRONG = "u", "v", "r", "vsub", "vstr"
-TEMPLATE = r"ib:(?P<action>u|v|r|vsub|vstr):(?P<job>[A-Za-z0-9_-]{1,40}):(?P<index>[0-4])"
-LABELS = {VARY_SUBTLE: "Vary (Subtle)", VARY_STRONG: "Vary (Strong)", REROLL: "🔄"}
-GRID_KINDS = (JobKind.IMAGINE, JobKind.REROLL, JobKind.VARIATION)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Plan:
-    """The job a button press asks for: its kind, source image and img2img strength (None: the default)."""
-
-    kind: JobKind
-    parent: ImageRef | None = None
-    strength: float | None = None
+TEMPLATE = rf"ib:(?P<action>{'|'.join(sorted(ACTIONS, key=len, reverse=True))}):" \
+           r"(?P<job>[A-Za-z0-9_-]{1,40}):(?P<index>[0-4])"
+LABELS = {
+    REROLL: "🔄", "us": "Upscale (Subtle)", "uc": "Upscale (Creative)", "vsub": "Vary (Subtle)",
+    "vstr": "Vary (Strong)", VARY_REGION: "Vary (Region)", "z2": "Zoom Out 2x", "z15": "Zoom Out 1.5x",
+    CUSTOM_ZOOM: "Custom Zoom", "sq": "Make Square", "pl": "⬅️", "pr": "➡️", "pu": "⬆️", "pd": "⬇️",
+}
+EDIT_ROWS = (("us", "uc"), ("vsub", "vstr", VARY_REGION), ("z2", "z15", CUSTOM_ZOOM, "sq"),
+             ("pl", "pr", "pu", "pd"))
 
 
 def custom_id(action: str, job_id: str, index: int) -> str:
@@ -71,52 +83,44 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMPLAT
             log.exception("button %s on job %s failed", self.action, self.job_id)
             await reply_ephemeral(interaction, messages.internal_error())
 
-    def _fits(self, job: JobRecord) -> bool:
-        """Whether this action and index make sense for the job (a forged id may pair them wrongly)."""
-        if self.action in (UPSCALE, VARY):
-            return job.kind in GRID_KINDS and 1 <= self.index <= job.image_count
-        if self.action == REROLL:
-            return job.kind in GRID_KINDS
-        return job.kind is JobKind.UPSCALE and self.index == 1
-
     async def _press(self, bot: ImagineBot, interaction: discord.Interaction) -> None:
-        user_id = interaction.user.id
+        ask = Ask(self.action, self.job_id, self.index)
+        if self.action == VARY_REGION:
+            await open_picker(bot, interaction, self.job_id)
+            return
+        remix_known = True
+        if self.action == CUSTOM_ZOOM or self.action in REMIXABLE:
+            try:
+                modal = await in_time(interaction, self._modal(bot, interaction, ask))
+            except Refusal as refusal:
+                await reply_ephemeral(interaction, str(refusal))
+                return
+            except TimeoutError:
+                if self.action == CUSTOM_ZOOM:
+                    await reply_ephemeral(interaction, messages.busy())
+                    return
+                modal, remix_known = None, False  # too late for a modal: queue it, unless Remix is on
+            if modal is not None:
+                await send_modal(interaction, modal)
+                return
 
         async def make_jobs() -> list[JobRecord]:
-            job = await self._source(bot, interaction)
-            plan = self._plan(job)
-            spec = job.spec if plan.kind is JobKind.UPSCALE else dataclasses.replace(job.spec, seed=None)
-            return await bot.queue.admission.enqueue(
-                user_id, [spec], kind=plan.kind, model=job.model, parent=plan.parent, strength=plan.strength,
-                delivery=delivery_target(interaction),
-            )
+            if not remix_known and (await bot.queue.admission.get_settings(interaction.user.id)).remix:
+                raise Refusal(messages.busy())
+            return await enqueue_for(bot, interaction, ask)
 
         await submit(bot, interaction, make_jobs)
 
-    async def _source(self, bot: ImagineBot, interaction: discord.Interaction) -> JobRecord:
-        """The job the button belongs to, if the press is valid (else Refusal: never trust a custom_id)."""
-        job = await bot.queue.reads.find_job(self.job_id)
-        if job is None or not self._fits(job):
-            raise Refusal(messages.unknown_button())
-        if job.channel_id is None or job.guild_id != interaction.guild_id:  # another guild, a DM, the CLI
-            raise Refusal(messages.wrong_guild())
-        if job.status is not JobStatus.SUCCEEDED:
-            raise Refusal(messages.button_not_ready())
-        return job
-
-    def _plan(self, job: JobRecord) -> _Plan:
-        """The job this press asks for."""
-        if self.action == UPSCALE:
-            return _Plan(JobKind.UPSCALE, ImageRef(job.id, self.index))
-        if self.action == VARY:
-            return _Plan(JobKind.VARIATION, ImageRef(job.id, self.index))
-        if self.action == REROLL and job.kind is JobKind.VARIATION and job.parent_job_id and job.parent_index:
-            # Re-rolling a grid of variations makes new variations of the same source image.
-            return _Plan(JobKind.VARIATION, ImageRef(job.parent_job_id, job.parent_index), job.strength)
-        if self.action == REROLL:
-            return _Plan(JobKind.REROLL)
-        mode = VariationStrength.SUBTLE if self.action == VARY_SUBTLE else VariationStrength.STRONG
-        return _Plan(JobKind.VARIATION, ImageRef(job.id, 1), VARIATION_STRENGTHS[mode])
+    async def _modal(
+        self, bot: ImagineBot, interaction: discord.Interaction, ask: Ask
+    ) -> discord.ui.Modal | None:
+        """The modal this press opens (Custom Zoom always, the others with Remix mode on), else None."""
+        async with bot.db_gate:
+            if self.action != CUSTOM_ZOOM:
+                if not (await bot.queue.admission.get_settings(interaction.user.id)).remix:
+                    return None
+            job = await source_job(bot, interaction, self.action, self.job_id, self.index)
+        return ask_modal(ask, prompt_text(job.spec))
 
 
 def grid_view(job_id: str) -> discord.ui.View:
@@ -130,32 +134,54 @@ def grid_view(job_id: str) -> discord.ui.View:
     return view
 
 
-def upscale_view(job_id: str) -> discord.ui.View:
+def edit_view(job: JobRecord) -> discord.ui.View:
+    """An upscaled image's edits, four rows (INTERFACE.md "Editing an image"); Make Square only when the
+    image is not square already."""
+    square = job.spec.width == job.spec.height
     view = discord.ui.View(timeout=None)
-    view.add_item(JobButton(VARY_SUBTLE, job_id, 1))
-    view.add_item(JobButton(VARY_STRONG, job_id, 1))
+    for row, actions in enumerate(EDIT_ROWS):
+        for action in actions:
+            if not (action == "sq" and square):
+                view.add_item(JobButton(action, job.id, 1, row=row))
     return view
 
 
 class Buttons(commands.Cog):
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
-        self.pattern = re.compile(TEMPLATE)
+        self.patterns = [re.compile(TEMPLATE), *(re.compile(t) for t in PICKER_TEMPLATES)]
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        """A button or menu whose custom_id is not one of ours (forged, or from an older bot): refuse
-        politely instead of leaving the user with "This interaction failed"."""
+        if interaction.type is discord.InteractionType.modal_submit:
+            await self._modal_submitted(interaction)
+            return
         if interaction.type is not discord.InteractionType.component:
             return
+        # A button or menu whose custom_id is not one of ours (forged, or from an older bot): refuse
+        # politely instead of leaving the user with "This interaction failed".
         data: dict[str, Any] = dict(interaction.data or {})
         cid = str(data.get("custom_id", ""))
-        if self.pattern.fullmatch(cid):
-            return  # JobButton answers it
+        if any(p.fullmatch(cid) for p in self.patterns):
+            return  # a DynamicItem answers it
         log.info("refusing unknown component %r pressed by user %s", cid[:100], interaction.user.id)
         await reply_ephemeral(interaction, messages.unknown_button())
 
+    async def _modal_submitted(self, interaction: discord.Interaction) -> None:
+        data: dict[str, Any] = dict(interaction.data or {})
+        ask = ask_of(data)
+        if ask is None:
+            if str(data.get("custom_id", "")).startswith("ib:"):  # ours, but forged or from an older bot
+                log.info("refusing an unknown modal submitted by user %s", interaction.user.id)
+                await reply_ephemeral(interaction, messages.unknown_button())
+            return
+        try:
+            await submit(self.bot, interaction, lambda: enqueue_for(self.bot, interaction, ask))
+        except Exception:
+            log.exception("modal %s on job %s failed", ask.action, ask.job_id)
+            await reply_ephemeral(interaction, messages.internal_error())
+
 
 async def setup(bot: ImagineBot) -> None:
-    bot.add_dynamic_items(JobButton)
+    bot.add_dynamic_items(JobButton, *PICKER_ITEMS)
     await bot.add_cog(Buttons(bot))

@@ -57,6 +57,7 @@ class Info(commands.Cog):
     @app_commands.describe(
         aspect_ratio="like 3:2 or 16:9", stylize="0–1000", quality=".25, .5 or 1", chaos="0–100",
         stop="10–100", tile="seamless tiling", reset="forget all your defaults",
+        remix="Remix mode: V, 🔄, Vary, Zoom and Pan ask for the prompt first",
     )
     @app_commands.choices(quality=QUALITY_CHOICES)
     async def settings(
@@ -68,10 +69,11 @@ class Info(commands.Cog):
         chaos: app_commands.Range[int, 0, 100] | None = None,
         stop: app_commands.Range[int, 10, 100] | None = None,
         tile: bool | None = None,
+        remix: bool | None = None,
         reset: bool = False,
     ) -> None:
         changes: dict[str, object] = {"aspect_ratio": aspect_ratio, "stylize": stylize, "quality": quality,
-                                      "chaos": chaos, "stop": stop, "tile": tile}
+                                      "chaos": chaos, "stop": stop, "tile": tile, "remix": remix}
         await answer_privately(interaction, self._settings_text(interaction.user.id, changes, reset))
 
     async def _settings_text(self, user_id: int, changes: dict[str, object], reset: bool) -> str:
@@ -99,8 +101,9 @@ class Info(commands.Cog):
         for key, _flag in FLAGS:
             if changes[key] is not None:
                 merged[key] = getattr(spec, key)
-        if changes["tile"] is not None:
-            merged["tile"] = bool(changes["tile"])
+        for switch in ("tile", "remix"):  # on/off options: nothing for the parser to check
+            if changes[switch] is not None:
+                merged[switch] = bool(changes[switch])
         return UserDefaults.from_json(merged)
 
 
