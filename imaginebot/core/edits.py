@@ -136,7 +136,10 @@ class EditPlan:
         return aspect_ratio(self.width, self.height)
 
     def is_kept(self, x: int, y: int) -> bool:
-        """Whether pixel (x, y) holds the source's own value (outside every regenerated box and seam)."""
+        """Whether pixel (x, y) holds the source's own value (outside every regenerated box and seam).
+
+        Only for the inpainting edits: an upscale has no box (`regenerate` is empty) and re-renders
+        every pixel at its strength, so nothing of it is "kept" in this sense."""
         return not any(b.grow(SEAM, self.width, self.height).contains(x, y) for b in self.regenerate)
 
     def to_json(self) -> dict[str, Any]:
