@@ -124,7 +124,8 @@ class Admission:
         QueueFull (`max_queued` waiting jobs); otherwise inserts one job per spec, charged, with a random
         seed where the spec has none. Every kind but imagine/reroll has a source: `parent`, an image of a
         finished job (SourceImageMissing when that image does not exist), or `source`, an image file
-        (stored with the job, in `job_inputs`). The edits carry their geometry in `edit`.
+        (stored with the job, in `job_inputs`). The edits carry their geometry in `edit`. A spec that
+        names its model (`--model`, `--niji`) is queued for it; `model` is for the specs that do not.
         """
         if not specs:
             raise ValueError("enqueue needs at least one JobSpec")
@@ -322,7 +323,7 @@ def _job_row(
         "user_id": user_id,
         "kind": kind,
         "status": JobStatus.QUEUED,
-        "model": model,
+        "model": spec.model or model,  # the prompt's --model/--niji, else the caller's default
         "spec": spec.to_json(),
         "seed": seed,
         "batch_key": key.as_json(),

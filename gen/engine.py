@@ -27,6 +27,11 @@ Design points (see also INTERFACE.md "Images and seeds" and "Editing an image"):
 - `--tile` switches the UNet's and VAE's convolutions to circular padding for the call (gen.tiling).
 - `--chaos` perturbs each image's text embedding and starting noise with seeded noise scaled by
   chaos/100 (gen.conditioning, gen.latents), so the four images differ more; chaos 0 is plain diffusers.
+- LoRAs and embeddings (gen.lora, gen.embeddings): a batch's LoRAs (one set and weights per batch) are
+  loaded once into the pipeline and switched on with `set_adapters(names, weights)` before the call, so
+  the images equal plain diffusers' `load_lora_weights` + `set_adapters`; a batch without LoRAs runs with
+  every adapter disabled (bit-identical to before any was loaded). A missing or broken LoRA fails the
+  batch's jobs with bad_input, naming it. Textual-inversion embeddings are loaded at construction.
 - Progress: after every denoising step; a latent→RGB preview per job at most every `preview_interval`
   seconds (gen.steps). Cancellation is checked between steps: if every job of the batch is cancelled the
   call stops and raises GenerationCancelled; a partly cancelled batch runs on (results for all jobs are
@@ -46,6 +51,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -53,6 +59,7 @@ from PIL import Image
 
 from gen import inpaint
 from gen.conditioning import Conditioning, PromptEncoder, chaos_embeds
+from gen.embeddings import load_embeddings
 from gen.inpaint import InpaintInput
 from gen.latents import (
     chaos_latents,
@@ -64,6 +71,7 @@ from gen.latents import (
     source_image,
 )
 from gen.loader import INPAINT_CHANNELS
+from gen.lora import LoraError, LoraSet
 from gen.memory import free_memory, trim_heap, vae_tiling
 from gen.sources import img2img_size, img2img_strength, open_source
 from gen.steps import StepContext, step_callback
@@ -100,11 +108,24 @@ def _failed(r: GenRequest, failure: Failure, detail: str) -> GenResult:
 class DiffusersEngine:
     """Engine protocol implementation over a loaded SD 1.x / SDXL text-to-image pipeline."""
 
-    def __init__(self, pipe_t2i: Any, *, model_id: str, preview_interval: float = 1.5) -> None:
+    def __init__(
+        self,
+        pipe_t2i: Any,
+        *,
+        model_id: str,
+        preview_interval: float = 1.5,
+        loras_dir: str | Path | None = None,
+        embeddings_dir: str | Path | None = None,
+    ) -> None:
         self.pipe = pipe_t2i
         self.model_id = model_id
         self.preview_interval = preview_interval
         self.sdxl = getattr(pipe_t2i, "text_encoder_2", None) is not None
+        self.loras = LoraSet(pipe_t2i, Path(loras_dir) if loras_dir is not None else None)
+        # Before the prompt encoder exists: embeddings add tokens to the tokenizer and text encoder.
+        self.embeddings = load_embeddings(
+            pipe_t2i, Path(embeddings_dir) if embeddings_dir is not None else None
+        )
         self._encoder = PromptEncoder(pipe_t2i)
         self._img2img: Any = None
         self._inpaint: Any = None
@@ -159,6 +180,11 @@ class DiffusersEngine:
             raise ValueError("all requests in a batch must share GenRequest.batch_key()")
         with self._lock:
             try:
+                try:
+                    self.loras.activate(batch[0].spec.loras)
+                except LoraError as exc:  # the same for every job of the batch, and for every retry
+                    log.warning("jobs %s: %s", [r.job_id for r in batch], exc)
+                    return [_failed(r, Failure.BAD_INPUT, str(exc)) for r in batch]
                 return self._generate_or_split(batch, progress, is_cancelled)
             except (GenerationCancelled, GenerationError):
                 raise

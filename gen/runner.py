@@ -131,6 +131,11 @@ class ThreadedEngine:
         await asyncio.to_thread(self.close)
 
 
+def _folder(setting: str | Path | None) -> Path | None:
+    """A `gen.*_dir` setting as a folder (relative: against the working directory); empty → None."""
+    return Path(setting) if setting else None
+
+
 def load_engine(
     gen_settings: Any,
     data_dir: str | Path,
@@ -161,7 +166,13 @@ def load_engine(
         data_dir=Path(data_dir),
         compile=bool(getattr(gen_settings, "compile", False)),
     )
-    engine = DiffusersEngine(pipe, model_id=model, preview_interval=gen_settings.preview_interval)
+    engine = DiffusersEngine(
+        pipe,
+        model_id=model,
+        preview_interval=gen_settings.preview_interval,
+        loras_dir=_folder(getattr(gen_settings, "loras_dir", None)),
+        embeddings_dir=_folder(getattr(gen_settings, "embeddings_dir", None)),
+    )
     threaded = ThreadedEngine(engine, threads=threads)
     threaded.warm_up()
     return threaded

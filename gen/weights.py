@@ -36,6 +36,22 @@ def _normalised(parts: Sequence[PromptPart]) -> list[float]:
     return [p.weight / total for p in parts]
 
 
+class _TextualInversion:
+    """compel's hook for multi-vector textual-inversion tokens: NAME → NAME NAME_1 … (the pipeline's own
+    `maybe_convert_prompt`), for one tokenizer. A plain prompt gets the same from `encode_prompt`."""
+
+    def __init__(self, pipe: Any, tokenizer: Any) -> None:
+        self.pipe = pipe
+        self.tokenizer = tokenizer
+
+    def expand_textual_inversion_token_ids_if_necessary(self, token_ids: list[int]) -> list[int]:
+        convert = getattr(self.pipe, "maybe_convert_prompt", None)
+        if not token_ids or convert is None:
+            return token_ids
+        prompt = convert(self.tokenizer.decode(token_ids), self.tokenizer)
+        return list(self.tokenizer.encode(prompt, add_special_tokens=False))
+
+
 class WeightedEncoder:
     """Builds blended embeddings for one pipeline (SD 1.x or SDXL); create once and reuse."""
 
@@ -45,7 +61,12 @@ class WeightedEncoder:
         self.sdxl = getattr(pipe, "text_encoder_2", None) is not None
         if not self.sdxl:
             self._compels = [
-                Compel(tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder, truncate_long_prompts=True)
+                Compel(
+                    tokenizer=pipe.tokenizer,
+                    text_encoder=pipe.text_encoder,
+                    truncate_long_prompts=True,
+                    textual_inversion_manager=_TextualInversion(pipe, pipe.tokenizer),
+                )
             ]
             return
         penultimate = ReturnedEmbeddingsType.PENULTIMATE_HIDDEN_STATES_NON_NORMALIZED
@@ -55,6 +76,7 @@ class WeightedEncoder:
                 text_encoder=pipe.text_encoder,
                 returned_embeddings_type=penultimate,
                 truncate_long_prompts=True,
+                textual_inversion_manager=_TextualInversion(pipe, pipe.tokenizer),
             ),
             Compel(
                 tokenizer=pipe.tokenizer_2,
@@ -62,6 +84,7 @@ class WeightedEncoder:
                 returned_embeddings_type=penultimate,
                 truncate_long_prompts=True,
                 requires_pooled=True,
+                textual_inversion_manager=_TextualInversion(pipe, pipe.tokenizer_2),
             ),
         ]
 

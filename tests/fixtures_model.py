@@ -23,8 +23,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __all__ = [
     "gen_request",
+    "tiny_embeddings_dir",
     "tiny_engine",
     "tiny_inpaint_dir",
+    "tiny_loras_dir",
     "tiny_model_dir",
     "tiny_pipe",
     "tiny_sdxl_dir",
@@ -76,6 +78,33 @@ def tiny_inpaint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     args = argparse.Namespace(dir=str(root / "tiny-inpaint"), sdxl=False, inpainting=True, single_file=single)
     assert run_make_tiny_model(args) == 0
     return root / "tiny-inpaint"
+
+
+@pytest.fixture(scope="session")
+def tiny_loras_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LoRA folder for the tiny SD 1.x model: `ink` and `paint` (diffusers/peft keys), `kohya`
+    (A1111/kohya-ss keys, UNet only) and `broken` (not a LoRA file)."""
+    from gen.tiny import make_tiny_lora
+
+    folder = tmp_path_factory.mktemp("loras")
+    make_tiny_lora(tiny_model_dir, folder / "ink.safetensors", seed=1)
+    make_tiny_lora(tiny_model_dir, folder / "paint.safetensors", seed=2, rank=2)
+    make_tiny_lora(tiny_model_dir, folder / "kohya.safetensors", seed=3, kohya=True, text_encoder=False)
+    (folder / "broken.safetensors").write_bytes(b"this is not a safetensors file")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_embeddings_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An embeddings folder for the tiny SD 1.x model: `zqxstyle` (one vector, .safetensors),
+    `zqxmulti` (three vectors, A1111 .pt) and `zqxbroken.bin` (not an embedding: skipped)."""
+    from gen.tiny import make_tiny_embedding
+
+    folder = tmp_path_factory.mktemp("embeddings")
+    make_tiny_embedding(tiny_model_dir, folder / "zqxstyle.safetensors", seed=1)
+    make_tiny_embedding(tiny_model_dir, folder / "zqxmulti.pt", vectors=3, seed=2)
+    (folder / "zqxbroken.bin").write_bytes(b"not a pickle")
+    return folder
 
 
 @pytest.fixture(scope="session")

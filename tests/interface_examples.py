@@ -20,4 +20,7 @@ INTERFACE_JOB: dict[str, Any] = {
     "tile": False,
     "steps": 30,
     "guidance_scale": 7.0,
+    "model": "tiny",
+    "loras": [],
+    "draft": False,
 }

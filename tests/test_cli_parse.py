@@ -125,3 +125,58 @@ def test_parse_imports_nothing_heavy(config: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=60, check=True
     )
     assert json.loads(result.stdout) == {"rc": 0, "heavy": []}
+
+
+def _header_file(path: Path, keys: list[str]) -> None:
+    header = {
+        k: {"dtype": "F16", "shape": [2], "data_offsets": [4 * i, 4 * i + 4]} for i, k in enumerate(keys)
+    }
+    raw = json.dumps(header).encode()
+    path.write_bytes(len(raw).to_bytes(8, "little") + raw)
+
+
+def test_models_and_loras_from_the_folders(config: Path) -> None:
+    root = config.parent
+    (root / "models").mkdir()
+    (root / "loras").mkdir()
+    _header_file(root / "models" / "anime.safetensors", ["conditioner.embedders.1.model.x"])
+    _header_file(root / "models" / "schnell.safetensors", ["double_blocks.0.img_attn.qkv.weight"])
+    (root / "models" / "broken.safetensors").write_bytes(b"\xff" * 12)
+    (root / "loras" / "detail.safetensors").write_bytes(b"x")
+    config.write_text(
+        '[gen]\nmodel = "tiny"\n[models.anime]\naliases = ["niji"]\nsteps = 20\n', encoding="utf-8"
+    )
+    stdin = (
+        "a fox <lora:detail:0.5> --niji --ar 1:1\n"
+        "{<lora:detail>, plain} fox\n"
+        "a fox <lora:nope>\n"
+        "a fox --model schnell --no snow\n"
+        "a fox --model sdxl\n"
+    )
+    result = run_parse(config, stdin=stdin)
+    assert result.returncode == 2
+    first, second, unknown, flux, model = lines(result)
+    job = first["jobs"][0]
+    assert (job["prompt"], job["model"], job["loras"]) == (
+        "a fox",
+        "anime",
+        [{"name": "detail", "weight": 0.5}],
+    )
+    assert (job["width"], job["steps"]) == (1024, 20)
+    assert [(j["prompt"], j["model"], j["loras"]) for j in second["jobs"]] == [
+        ("fox", "tiny", [{"name": "detail", "weight": 1.0}]),
+        ("plain fox", "tiny", []),
+    ]
+    assert unknown["error"].startswith(
+        "<lora:nope> is not a known lora: use <lora:NAME:W> with NAME one of detail"
+    )
+    assert flux == {"error": "model schnell (FLUX.1) does not support --no: leave out --no"}
+    assert model["error"].startswith("--model sdxl is not a known model: use one of tiny, anime (alias niji)")
+    assert "broken.safetensors" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_clashing_aliases_stop_parse(config: Path) -> None:
+    config.write_text('[models.a]\npath = "x"\naliases = ["b"]\n[models.b]\npath = "y"\n', encoding="utf-8")
+    result = run_parse(config, "a fox")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "'b'" in result.stderr and "Traceback" not in result.stderr

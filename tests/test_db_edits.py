@@ -118,3 +118,4 @@ async def test_an_edit_without_its_plan_or_source_is_a_programming_error(queue: 
             source=SourceFile(solid_png(8, 8, (0, 0, 0)), 8, 8),
             edit=make_square((96, 64), 64),
         )
+

@@ -268,3 +268,13 @@ async def test_concurrent_claims_never_share_a_job(make_queue: Callable[..., Que
     await asyncio.gather(*(work(i) for i in range(4)))
     assert len(claimed) == 60 and len(set(claimed)) == 60
     assert (await producer.reads.stats()).jobs_by_status["succeeded"] == 60
+
+
+async def test_a_spec_naming_its_model_is_queued_for_that_model(queue: Queue) -> None:
+    """`--model`/`--niji` decide the job's model (the one a worker must serve); the caller's model is the
+    default for the rest. One request stays all or nothing."""
+    import dataclasses
+
+    jobs = await queue.admission.enqueue(3, [SPEC, dataclasses.replace(SPEC, model="anime")], model=MODEL)
+    assert [j.model for j in jobs] == [MODEL, "anime"]
+    assert [j.id for j in await queue.lifecycle.claim("w", model="anime", max_images=8)] == [jobs[1].id]

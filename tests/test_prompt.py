@@ -11,8 +11,9 @@ import pytest
 from interface_examples import INTERFACE_JOB
 from prompt_render import render_prompt
 
+from imaginebot.core.catalogue import Catalogue, CatalogueModel, DraftProfile
 from imaginebot.core.config import load_settings
-from imaginebot.core.domain import JobSpec, PromptPart, UserDefaults
+from imaginebot.core.domain import JobSpec, LoraRef, PromptPart, UserDefaults
 from imaginebot.core.prompt import (
     ParserLimits,
     PromptError,
@@ -23,7 +24,10 @@ from imaginebot.core.prompt import (
 )
 from imaginebot.core.prompt_messages import PARAMETERS, known_parameters
 
-KNOWN = "use --ar, --seed, --no, --chaos, --stylize, --quality, --stop, --tile or --repeat"
+KNOWN = (
+    "use --ar, --seed, --no, --chaos, --stylize, --quality, --stop, --tile, --repeat, "
+    "--model, --niji or --draft"
+)
 AR_USE = "use two whole numbers from 1:4 to 4:1, like --ar 16:9"
 SEED_USE = "a whole number from 0 to 4294967295"
 
@@ -45,12 +49,17 @@ def error_of(text: str, limits: ParserLimits | None = None, defaults: UserDefaul
 
 def test_interface_example() -> None:
     spec = one("a red fox in snow --ar 3:2 --seed 42")
-    assert spec.to_json() == INTERFACE_JOB
+    assert ParserLimits().job_json(spec) == INTERFACE_JOB
+    assert spec.to_json() == {**INTERFACE_JOB, "model": ""}  # "" in the spec: the configured default
 
 
 def test_plain_text_gets_every_default() -> None:
     assert one("a fox") == JobSpec(
-        prompt="a fox", weights=(PromptPart("a fox", 1.0),), aspect_ratio="1:1", width=512, height=512
+        prompt="a fox",
+        weights=(PromptPart("a fox", 1.0),),
+        aspect_ratio="1:1",
+        width=512,
+        height=512,
     )
 
 
@@ -140,6 +149,9 @@ def test_every_parameter_is_known() -> None:
         "stop",
         "tile",
         "repeat",
+        "model",
+        "niji",
+        "draft",
     ]
     assert "use " + known_parameters() == KNOWN
 
@@ -198,7 +210,15 @@ ERRORS = [
     ("a --foo 3", f"--foo is not a known parameter: {KNOWN}"),
     ("a --v 6", f"--v is not a known parameter: {KNOWN}"),
     ("a --ar16:9", f"--ar16:9 is not a known parameter: {KNOWN}"),
-    ("a --ar 3:2 --niji", f"--niji is not a known parameter: {KNOWN}"),
+    (
+        "a --ar 3:2 --niji",
+        "--niji needs a model with the alias niji and there is none: use --model with one of tiny",
+    ),
+    ("a --ar 3:2 --niji 6", "--niji takes no value"),
+    ("a --draft", "--draft is not available for model tiny: it has no draft profile, leave out --draft"),
+    ("a --model", "--model needs a value: the name or alias of a model"),
+    ("a --model sdxl", "--model sdxl is not a known model: use one of tiny"),
+    ("a --model tiny --model tiny", "--model is given twice"),
     # flags and missing values
     ("a --tile x", "--tile takes no value"),
     ("a --tile 1", "--tile takes no value"),
@@ -589,3 +609,179 @@ def test_limits_from_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert ParserLimits.from_settings(load_settings(config, environ=env)).base_resolution == 768
     env = {"IMAGINEBOT_GEN__MODEL": "someone/cool-xl-model"}
     assert ParserLimits.from_settings(load_settings(config, environ=env)).base_resolution == 1024
+
+
+# --- models, LoRAs and --draft --------------------------------------------------------------------
+
+
+def _catalogue() -> Catalogue:
+    models = {
+        "tiny": CatalogueModel("tiny", "tiny", "sd15", 512),
+        "anime": CatalogueModel(
+            "anime",
+            "/models/anime.safetensors",
+            "sdxl",
+            1024,
+            aliases=("niji", "ani"),
+            steps=20,
+            guidance_scale=5.5,
+            draft=DraftProfile(steps=4, guidance_scale=1.5, lora="lcm"),
+        ),
+        "flux": CatalogueModel("flux", "black-forest-labs/FLUX.1-schnell", "flux", 1024),
+        "quick": CatalogueModel(
+            "quick", "/models/quick", "sd15", 768, draft=DraftProfile(steps=2, guidance_scale=0.0)
+        ),
+        "lost": CatalogueModel("lost", "/models/lost", "sd15", 512, draft=DraftProfile(4, 1.0, "gone")),
+    }
+    loras = {name: Path(f"/loras/{name}.safetensors") for name in ("detail", "style", "ink", "lcm")}
+    return Catalogue(models, "tiny", lora_files=loras)
+
+
+MODELS = ParserLimits(catalogue=_catalogue())
+LORA_RANGE = "W from -2 to 2"
+
+
+def test_lora_tags_are_taken_out_in_order() -> None:
+    spec = one("a <lora:detail> fox<lora:style:0.5>in snow <lora:ink:-2> --ar 3:2", MODELS)
+    assert spec.prompt == "a fox in snow"
+    assert spec.loras == (LoraRef("detail", 1.0), LoraRef("style", 0.5), LoraRef("ink", -2.0))
+    assert spec.to_json()["loras"] == [
+        {"name": "detail", "weight": 1.0},
+        {"name": "style", "weight": 0.5},
+        {"name": "ink", "weight": -2.0},
+    ]
+    assert one("<LORA:detail:2> fox <lora:detail:2.0>", MODELS).loras == (LoraRef("detail", 2.0),)
+    assert one("fox <lora: style : .25 >", MODELS).loras == (LoraRef("style", 0.25),)
+    assert one("fox <lora:style:-0>", MODELS).loras == (LoraRef("style", 0.0),)
+    assert one("fox --no <lora:style> blur", MODELS).negative_prompt == "blur"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("fox <lora:detail:2.5>", "<lora:detail:2.5> is out of range: use a lora weight from -2 to 2"),
+        ("fox <lora:detail:-3>", "<lora:detail:-3> is out of range: use a lora weight from -2 to 2"),
+        ("fox <lora:detail:abc>", "<lora:detail:abc> is not a valid lora tag: use <lora:NAME> or"),
+        ("fox <lora:detail:1:2>", "<lora:detail:1:2> is not a valid lora tag"),
+        ("fox <lora:>", "<lora:> is not a valid lora tag"),
+        ("fox <lora:detail", "<lora:detail is not a valid lora tag"),
+        ("fox <lora:detail:1e9>", "<lora:detail:1e9> is not a valid lora tag"),
+        ("fox <lora:nope:0.5>", "<lora:nope> is not a known lora: use <lora:NAME:W> with NAME one of"),
+        ("fox <lora:detail:1> <lora:detail:0.5>", "<lora:detail> is given twice with different weights"),
+    ],
+)
+def test_lora_errors_name_the_tag_and_the_range(text: str, expected: str) -> None:
+    message = error_of(text, MODELS)
+    assert message.startswith(expected)
+    assert "lora" in message and ("-2 to 2" in message)
+
+
+def test_unknown_lora_lists_the_installed_ones() -> None:
+    assert error_of("fox <lora:nope>", MODELS) == (
+        f"<lora:nope> is not a known lora: use <lora:NAME:W> with NAME one of detail, style, ink, lcm and "
+        f"{LORA_RANGE}"
+    )
+    assert "there is none" in error_of("fox <lora:nope>")
+
+
+def test_at_most_max_loras_different_ones() -> None:
+    limits = ParserLimits(max_loras=2, catalogue=_catalogue())
+    assert len(one("fox <lora:detail> <lora:style> <lora:detail>", limits).loras) == 2
+    assert error_of("fox <lora:detail> <lora:style> <lora:ink>", limits) == (
+        "the prompt uses 3 different loras, more than the 2 allowed: use at most 2 <lora:NAME:W> tags "
+        "(W from -2 to 2)"
+    )
+    off = ParserLimits(max_loras=0, catalogue=_catalogue())
+    assert error_of("fox <lora:detail>", off).startswith("loras are turned off")
+
+
+def test_a_lora_tag_belongs_to_its_permutation() -> None:
+    jobs = parse_prompt("{<lora:detail:0.5>, plain} fox", MODELS)
+    assert [(j.prompt, j.loras) for j in jobs] == [("fox", (LoraRef("detail", 0.5),)), ("plain fox", ())]
+    jobs = parse_prompt("fox {<lora:detail>, <lora:style:-1>} --r 2", MODELS)
+    assert [j.loras for j in jobs] == [(LoraRef("detail", 1.0),)] * 2 + [(LoraRef("style", -1.0),)] * 2
+
+
+def test_model_by_name_alias_and_case_uses_its_settings() -> None:
+    default = one("fox", MODELS)
+    assert (default.model, default.steps, default.guidance_scale, default.width) == ("", 30, 7.0, 512)
+    assert MODELS.model_of(default) == "tiny" and MODELS.job_json(default)["model"] == "tiny"
+    assert one("fox --model tiny", MODELS).model == "tiny"
+    for text in ("fox --model anime", "fox --model niji", "fox --model ANI", "fox --niji"):
+        spec = one(text, MODELS)
+        assert (spec.model, spec.steps, spec.guidance_scale, spec.width, spec.height) == (
+            "anime",
+            20,
+            5.5,
+            1024,
+            1024,
+        ), text
+    spec = one("fox --model anime --q .5 --s 1000 --ar 2:1", MODELS)
+    assert (spec.steps, spec.guidance_scale, spec.aspect_ratio) == (10, 3.0, "2:1")
+    assert (spec.width, spec.height) == dimensions("2:1", 1024)
+    assert one("fox --model anime", MODELS, UserDefaults(stylize=0)).guidance_scale == 9.0
+    assert one("fox --model quick --ar 1:1", MODELS).width == 768
+    jobs = parse_prompt("fox --model {anime, flux}", MODELS)
+    assert [j.model for j in jobs] == ["anime", "flux"]
+    assert one("fox --model ani", MODELS).to_json()["model"] == "anime"
+
+
+def test_model_errors() -> None:
+    known = "tiny, anime (alias niji, ani), flux, quick, lost"
+    assert error_of("fox --model nope", MODELS) == f"--model nope is not a known model: use one of {known}"
+    assert (
+        error_of("fox --niji --model anime", MODELS)
+        == "--model and --niji both choose the model: use one of them"
+    )
+    assert error_of("fox --niji") == (
+        "--niji needs a model with the alias niji and there is none: use --model with one of tiny"
+    )
+
+
+def test_draft_uses_the_profile() -> None:
+    spec = one("fox <lora:detail:0.5> --model anime --draft --s 1000", MODELS)
+    assert (spec.draft, spec.steps, spec.guidance_scale) == (True, 4, 1.5)
+    assert spec.loras == (LoraRef("detail", 0.5), LoraRef("lcm", 1.0))
+    assert one("fox <lora:lcm:0.7> --niji --draft", MODELS).loras == (LoraRef("lcm", 0.7),)
+    quick = one("fox --model quick --draft", MODELS)
+    assert (quick.steps, quick.guidance_scale, quick.loras, quick.draft) == (2, 0.0, (), True)
+    assert one("fox --model anime", MODELS).draft is False
+
+
+def test_draft_errors() -> None:
+    assert error_of("fox --draft", MODELS) == (
+        "--draft is not available for model tiny: it has no draft profile, leave out --draft"
+    )
+    assert error_of("fox --model flux --draft", MODELS).startswith("--draft is not available for model flux")
+    assert error_of("fox --model lost --draft", MODELS).startswith("<lora:gone> is not a known lora")
+
+
+def test_flux_refuses_what_it_cannot_honour() -> None:
+    assert one("a fox in snow --model flux --ar 3:2", MODELS).width == dimensions("3:2", 1024)[0]
+    assert error_of("a fox --model flux --no snow", MODELS) == (
+        "model flux (FLUX.1) does not support --no: leave out --no"
+    )
+    assert error_of("a fox::2 snow --model flux", MODELS) == (
+        "model flux (FLUX.1) does not support :: weights: leave out :: weights"
+    )
+    assert one("a fox::2 snow --model anime --no rain", MODELS).negative_prompt == "rain"
+
+
+def test_limits_from_settings_build_the_catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "loras").mkdir()
+    (tmp_path / "loras" / "detail.safetensors").write_bytes(b"x")
+    (tmp_path / "config.toml").write_text(
+        '[gen]\nmodel = "tiny"\nmax_loras = 1\nsteps = 24\n'
+        '[models.tiny]\naliases = ["niji"]\nguidance_scale = 6.0\n',
+        encoding="utf-8",
+    )
+    limits = ParserLimits.from_settings(load_settings(tmp_path / "config.toml", environ={}))
+    assert (limits.max_loras, limits.steps, limits.base_resolution) == (1, 24, 512)
+    spec = one("fox <lora:detail:0.3> --niji", limits)
+    assert (spec.model, spec.loras, spec.steps, spec.guidance_scale) == (
+        "tiny",
+        (LoraRef("detail", 0.3),),
+        24,
+        6.0,
+    )

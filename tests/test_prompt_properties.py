@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prompt_render import render_prompt
 
-from imaginebot.core.domain import JobSpec, UserDefaults
+from imaginebot.core.catalogue import Catalogue, CatalogueModel, DraftProfile
+from imaginebot.core.domain import JobSpec, LoraRef, UserDefaults
 from imaginebot.core.prompt import ParserLimits, PromptError, dimensions, parse_prompt
 
 PROFILE = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -37,6 +39,12 @@ SPECIAL = st.sampled_from(
         "é",
         "狐",
         "🦊",
+        "<",
+        ">",
+        "<lora:",
+        "<lora:a>",
+        "<lora:b:0.5>",
+        "<lora:a:-3>",
     ]
 )
 PARAM_WORDS = st.sampled_from(
@@ -64,6 +72,11 @@ PARAM_WORDS = st.sampled_from(
         ".5",
         "1000",
         "abc",
+        "--model",
+        "--niji",
+        "--draft",
+        "tiny",
+        "flux",
     ]
 )
 PIECES = st.one_of(st.text(max_size=8), SPECIAL, PARAM_WORDS)
@@ -92,6 +105,43 @@ def _check(text: str, limits: ParserLimits) -> None:
 @given(ANY_TEXT)
 def test_any_text_parses_or_raises_prompt_error(text: str) -> None:
     _check(text, ParserLimits())
+
+
+def _models() -> Catalogue:
+    models = {
+        "tiny": CatalogueModel(
+            "tiny", "tiny", "sd15", 512, aliases=("niji",), draft=DraftProfile(4, 1.5, "b")
+        ),
+        "flux": CatalogueModel("flux", "flux", "flux", 1024),
+    }
+    return Catalogue(models, "tiny", lora_files={"a": Path("a.pt"), "b": Path("b.pt")})
+
+
+MODEL_LIMITS = ParserLimits(max_loras=1, catalogue=_models())
+
+
+@PROFILE
+@given(ANY_TEXT)
+def test_any_text_with_models_and_loras(text: str) -> None:
+    _check(text, MODEL_LIMITS)
+    try:
+        jobs = parse_prompt(text, MODEL_LIMITS)
+    except PromptError:
+        return
+    for job in jobs:
+        assert job.model in ("", "tiny", "flux")
+        assert "<lora:" not in job.prompt.lower()
+        assert all(-2 <= ref.weight <= 2 and ref.name in ("a", "b") for ref in job.loras)
+        assert len({ref.name for ref in job.loras}) == len(job.loras)
+
+
+@PROFILE
+@given(st.integers(-200, 200), st.lists(st.sampled_from(["red", "fox", "in", "snow"]), min_size=1))
+def test_lora_weight_is_read_exactly(hundredths: int, words: list[str]) -> None:
+    weight = f"{hundredths / 100:.2f}"
+    spec = parse_prompt(f"{words[0]} <lora:a:{weight}> {' '.join(words[1:])}", MODEL_LIMITS)[0]
+    assert spec.loras == (LoraRef("a", float(weight)),)
+    assert spec.prompt == " ".join(words)
 
 
 @PROFILE

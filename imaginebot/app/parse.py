@@ -1,7 +1,8 @@
 """`imaginebot parse [PROMPT]`: print each prompt's jobs (or its error) as one JSON object a line.
 
 Light on purpose: it imports the configuration and the parser only (no torch, diffusers, discord or
-SQLAlchemy), so it starts quickly and can be used in scripts.
+SQLAlchemy), so it starts quickly and can be used in scripts. Model and LoRA names are checked against
+the catalogue (the folders and `[models.*]` tables); what it could not read is reported on stderr.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def parse_line(text: str, limits: ParserLimits) -> tuple[dict[str, Any], bool]:
         jobs = parse_prompt(text, limits)
     except PromptError as exc:
         return {"error": str(exc)}, False
-    return {"jobs": [job.to_json() for job in jobs]}, True
+    return {"jobs": [limits.job_json(job) for job in jobs]}, True
 
 
 def _stdin_prompts(stream: TextIO) -> Iterator[str]:
@@ -43,6 +44,8 @@ def _utf8_stdin() -> TextIO:
 
 def run_parse(args: argparse.Namespace) -> int:
     limits = ParserLimits.from_settings(load_settings(args.config))
+    for problem in limits.catalogue.problems:
+        print(f"imaginebot: warning: {problem}", file=sys.stderr)
     prompts: Iterable[str] = [args.prompt] if args.prompt is not None else _stdin_prompts(_utf8_stdin())
     out = sys.stdout
     if isinstance(out, io.TextIOWrapper) and out.encoding.lower().replace("-", "") != "utf8":

@@ -70,6 +70,12 @@ class GenSettings(_Section):
     base_resolution: int = Field(0, ge=0, le=2048)
     compile: bool = False
     preview_interval: float = Field(1.5, ge=0.1, le=60)
+    models_dir: str = "models"  # every diffusers folder or .safetensors/.ckpt file in it is a model
+    loras_dir: str = "loras"  # <lora:NAME:W> finds NAME.safetensors here
+    embeddings_dir: str = "embeddings"  # NAME.safetensors / NAME.pt: the word NAME in a prompt uses it
+    max_loras: int = Field(4, ge=0, le=16)  # different LoRAs in one prompt at most
+    max_loaded_models: int = Field(1, ge=1, le=16)  # pipelines a worker keeps loaded (LRU)
+    serve_models: list[str] = Field(default_factory=list)  # a worker serves only these (empty: all)
 
     @field_validator("device")
     @classmethod
@@ -94,7 +100,23 @@ class QueueSettings(_Section):
     lease_seconds: float = Field(60, gt=0)
     max_attempts: int = Field(3, ge=1)
     unserved_after: float = Field(600, gt=0)  # seconds a queued job waits for a worker of its model
+    model_switch_after: float = Field(30, gt=0)  # no model's oldest job waits longer for a switch
     poll_interval: float = Field(0.25, gt=0, le=10)
+
+
+class ModelEntry(_Section):
+    """`[models.NAME]`: adds a model to the catalogue, or describes one found in `gen.models_dir`."""
+
+    path: str = ""  # Hugging Face id, diffusers folder or checkpoint file ("" = found in models_dir)
+    aliases: list[str] = Field(default_factory=list)
+    description: str = ""
+    steps: int | None = Field(None, ge=1, le=150)
+    guidance_scale: float | None = Field(None, ge=0, le=30)
+    scheduler: str = ""
+    base_resolution: int | None = Field(None, ge=64, le=2048)
+    draft_lora: str = ""  # a LoRA (name in gen.loras_dir) that makes the model few-step, for --draft
+    draft_steps: int | None = Field(None, ge=1, le=50)
+    draft_guidance: float | None = Field(None, ge=0, le=30)
 
 
 class AdminSettings(_Section):
@@ -125,6 +147,7 @@ class Settings(BaseSettings):
     queue: QueueSettings = Field(default_factory=QueueSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    models: dict[str, ModelEntry] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, *_: Any, **__: Any):  # type: ignore[no-untyped-def]

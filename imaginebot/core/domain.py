@@ -121,6 +121,14 @@ class PromptPart:
 
 
 @dataclass(frozen=True, slots=True)
+class LoraRef:
+    """A LoRA a prompt asks for (`<lora:NAME:W>`): a file stem in `gen.loras_dir` and its weight."""
+
+    name: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class JobSpec:
     """One job as the prompt language describes it (the JOB object of `imaginebot parse`)."""
 
@@ -138,18 +146,23 @@ class JobSpec:
     tile: bool = False
     steps: int = 30
     guidance_scale: float = 7.0
+    model: str = ""  # the catalogue name the prompt chose (--model, --niji); "" = the configured default
+    loras: tuple[LoraRef, ...] = ()  # in prompt order
+    draft: bool = False  # --draft: the model's draft profile
 
     def to_json(self) -> dict[str, Any]:
         # Field by field rather than dataclasses.asdict (which deep-copies every value): this runs for
         # every job enqueued.
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["weights"] = [{"text": p.text, "weight": p.weight} for p in self.weights]
+        data["loras"] = [{"name": lo.name, "weight": lo.weight} for lo in self.loras]
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JobSpec:
         fields = dict(data)
         fields["weights"] = tuple(PromptPart(str(w["text"]), float(w["weight"])) for w in data["weights"])
+        fields["loras"] = tuple(LoraRef(str(lo["name"]), float(lo["weight"])) for lo in data.get("loras", ()))
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in fields.items() if k in known})
 
@@ -182,10 +195,13 @@ class BatchKey:
     guidance_scale: float
     tile: bool
     strength: float | None
+    loras: tuple[LoraRef, ...] = ()  # the LoRA set and weights: adapters are set once per call
 
     def as_json(self) -> str:
         """The JSON array stored in `jobs.batch_key`, by which the claim groups jobs into a batch. Rows
-        written before this type existed hold the same text: keep the field order and the encoding."""
+        written before this type existed hold the same text: keep the field order and the encoding (the
+        LoRA set is appended only when there is one)."""
+        extra = [[[lo.name, lo.weight] for lo in self.loras]] if self.loras else []
         return json.dumps(
             [
                 self.family,
@@ -197,6 +213,7 @@ class BatchKey:
                 self.guidance_scale,
                 self.tile,
                 self.strength,
+                *extra,
             ]
         )
 
@@ -246,6 +263,7 @@ class GenRequest:
             self.spec.guidance_scale,
             self.spec.tile,
             self.strength,
+            self.spec.loras,
         )
 
 

@@ -9,6 +9,11 @@
   the local Hugging Face cache, or, when it is not cached, 1024 if the name contains "xl", else 512.
 - `architecture(model)`: "sdxl" or "sd1", by the same facts (an SDXL single file has
   `conditioner.embedders.1.*` tensors; an SDXL folder has a second text encoder).
+- `family(model)`: the finer family, "sd15", "sd2", "sdxl", "sd3", "flux" or "unknown":
+  a folder by `model_index.json`'s pipeline class (and the UNet's `cross_attention_dim`: 768 → sd15,
+  1024 → sd2), a single `.safetensors` file by its tensor names (`conditioner.embedders.1` → sdxl,
+  `joint_blocks` → sd3, `double_blocks` → flux, `cond_stage_model` / `input_blocks` → sd15 or sd2 by
+  the context width of the first cross-attention), a hub id by its cached snapshot or its name.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 Architecture = Literal["sd1", "sdxl"]
+Family = Literal["sd15", "sd2", "sdxl", "sd3", "flux", "unknown"]
+FAMILIES: tuple[Family, ...] = ("sd15", "sd2", "sdxl", "sd3", "flux", "unknown")
 
 TINY_MODEL = "tiny"
 SD1_RESOLUTION = 512
@@ -96,6 +103,12 @@ def _folder_is_sdxl(folder: Path) -> bool:
 
 def safetensors_keys(path: Path) -> list[str] | None:
     """The tensor names in a .safetensors file, from its JSON header alone (None when unreadable)."""
+    header = safetensors_header(path)
+    return None if header is None else [k for k in header if k != "__metadata__"]
+
+
+def safetensors_header(path: Path) -> dict[str, Any] | None:
+    """The JSON header of a .safetensors file (tensor name → dtype/shape/offsets), None when unreadable."""
     try:
         with path.open("rb") as fh:
             head = fh.read(8)
@@ -107,9 +120,7 @@ def safetensors_keys(path: Path) -> list[str] | None:
             header = json.loads(fh.read(length).decode("utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(header, dict):
-        return None
-    return [k for k in header if k != "__metadata__"]
+    return header if isinstance(header, dict) else None
 
 
 def _single_file_is_sdxl(path: Path) -> bool | None:
@@ -164,3 +175,105 @@ def architecture(model_ref: str) -> Architecture:
     if snapshot is not None:
         return "sdxl" if _folder_is_sdxl(snapshot) else "sd1"
     return "sdxl" if _name_is_sdxl(model_ref) else "sd1"
+
+
+# --- families -----------------------------------------------------------------------------------
+
+FAMILY_RESOLUTION: dict[Family, int] = {
+    "sd15": 512,
+    "sd2": 768,
+    "sdxl": 1024,
+    "sd3": 1024,
+    "flux": 1024,
+    "unknown": 512,
+}
+SD2_CONTEXT = 1024
+_SD_CROSS_ATTENTION = "model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"
+
+
+def family_of_header(header: dict[str, Any]) -> Family:
+    """The family of a single-file checkpoint from its safetensors header (names and shapes)."""
+    keys = [k for k in header if k != "__metadata__"]
+    if any(k.startswith(SDXL_KEY_PREFIX) for k in keys):
+        return "sdxl"
+    if any("joint_blocks." in k for k in keys):
+        return "sd3"
+    if any(k.startswith("double_blocks.") or ".double_blocks." in k for k in keys):
+        return "flux"
+    if any(k.startswith(("cond_stage_model.", "model.diffusion_model.input_blocks.")) for k in keys):
+        entry = header.get(_SD_CROSS_ATTENTION)
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        if isinstance(shape, list) and len(shape) == 2:
+            return "sd2" if shape[1] == SD2_CONTEXT else "sd15"
+        if any(k.startswith("cond_stage_model.model.") for k in keys):
+            return "sd2"  # OpenCLIP text encoder
+        return "sd15"
+    return "unknown"
+
+
+def folder_family(folder: Path) -> Family | None:
+    """The family of a diffusers folder; None when it has neither model_index.json nor a UNet config."""
+    index = _read_json(folder / "model_index.json")
+    unet = _read_json(folder / "unet" / "config.json")
+    if index is None and unet is None:
+        return None
+    cls = str((index or {}).get("_class_name", ""))
+    transformer = str((_read_json(folder / "transformer" / "config.json") or {}).get("_class_name", ""))
+    if cls.startswith("Flux") or transformer.startswith("Flux"):
+        return "flux"
+    if cls.startswith("StableDiffusion3") or transformer.startswith("SD3"):
+        return "sd3"
+    if _folder_is_sdxl(folder):
+        return "sdxl"
+    if unet is None:
+        return "unknown"
+    context = unet.get("cross_attention_dim")
+    if isinstance(context, list | tuple) and context:
+        context = context[0]
+    return "sd2" if context == SD2_CONTEXT else "sd15"
+
+
+def _name_family(model_ref: str) -> Family:
+    name = model_ref.lower()
+    if "flux" in name:
+        return "flux"
+    if "stable-diffusion-3" in name or "sd3" in name:
+        return "sd3"
+    if "xl" in name:
+        return "sdxl"
+    if "stable-diffusion-2" in name:
+        return "sd2"
+    return "sd15"
+
+
+def family(model_ref: str) -> Family:
+    """The model's family (see the module docstring), read from JSON alone."""
+    if model_ref == TINY_MODEL:
+        return "sd15"
+    path = _local_path(model_ref)
+    if path.is_dir():
+        return folder_family(path) or "unknown"
+    if path.is_file():
+        if path.suffix.lower() != ".safetensors":
+            return _name_family(path.name) if path.suffix.lower() == ".ckpt" else "unknown"
+        header = safetensors_header(path)
+        return family_of_header(header) if header is not None else _name_family(path.name)
+    snapshot = cached_snapshot(model_ref)
+    if snapshot is not None:
+        return folder_family(snapshot) or "unknown"
+    return _name_family(model_ref)
+
+
+def folder_resolution(folder: Path) -> int | None:
+    """A diffusers folder's native side: the UNet's (or transformer's) sample_size × the VAE factor."""
+    found = _folder_resolution(folder)
+    if found is not None:
+        return found
+    transformer = _read_json(folder / "transformer" / "config.json") or {}
+    size = transformer.get("sample_size")
+    if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+        vae = _read_json(folder / "vae" / "config.json") or {}
+        blocks = vae.get("block_out_channels")
+        scale = 2 ** (len(blocks) - 1) if isinstance(blocks, list) and blocks else DEFAULT_VAE_SCALE
+        return size * scale
+    return None

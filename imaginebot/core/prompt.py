@@ -22,20 +22,32 @@ Order of work:
      follows the text closely; high stylize leaves the model more of its own taste.
 
 `--repeat N` yields N copies of each expansion, consecutively (p1, p1, p2, p2).
+
+Models and LoRAs (the catalogue, imaginebot.core.catalogue): `--model NAME` (a name or alias) or
+`--niji` (the model with the alias `niji`) choose the model, else the configured default. JobSpec.model
+is the chosen model's catalogue name, or "" for the configured default (so a caller's own default, e.g.
+`imagine --model`, still applies); `ParserLimits.job_json(spec)` gives the JOB with the name resolved. Its own
+`steps` replace the base steps, its `guidance_scale` applies unless `--stylize` (or the user's default)
+is given, and its `base_resolution` sizes `--ar`. `--draft` uses its draft profile: the profile's steps
+and guidance, and its `draft_lora` appended to the LoRAs. `<lora:NAME>` / `<lora:NAME:W>` tags
+(W from -2 to 2, default 1) are taken out of the text after the permutations are expanded, so a tag
+inside `{…}` belongs to its option. A parameter the model's family cannot honour (e.g. `--no` or `::`
+on FLUX.1, see catalogue.FAMILY_PROFILES) is an error naming it and the model.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
-from decimal import Decimal, localcontext
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation, localcontext
+from typing import TYPE_CHECKING, Any
 
 from imaginebot.core import prompt_messages as msg
-from imaginebot.core.domain import JobSpec, PromptPart, UserDefaults
+from imaginebot.core.catalogue import Catalogue, CatalogueModel
+from imaginebot.core.domain import JobSpec, LoraRef, PromptPart, UserDefaults
 from imaginebot.core.prompt_expand import expand
-from imaginebot.core.prompt_messages import INT_RANGES, NAMES, PromptError
+from imaginebot.core.prompt_messages import FLAGS, INT_RANGES, NAMES, PromptError
 
 if TYPE_CHECKING:
     from imaginebot.core.config import Settings
@@ -57,29 +69,48 @@ _WEIGHT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?=\s|\Z)")
 _QUALITIES: dict[Decimal, float] = {Decimal("0.25"): 0.25, Decimal("0.5"): 0.5, Decimal("1"): 1.0}
 # Longer numbers than this are out of every range; it also keeps int() away from huge digit strings.
 _MAX_DIGITS = 30
+_LORA_TAG = re.compile(r"<lora:([^<>:]*)(?::([^<>]*))?>", re.IGNORECASE)
+_LORA_START = re.compile(r"<lora:", re.IGNORECASE)
+_LORA_WEIGHT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 @dataclass(frozen=True)
 class ParserLimits:
-    """What the parser needs from the configuration: caps and the model's resolution and steps."""
+    """What the parser needs from the configuration: caps, the default model's resolution and steps,
+    and the catalogue of models and LoRAs (without one: the tiny model alone, no LoRAs).
+
+    `base_resolution` is the default model's; other models use their catalogue entry's. `steps` is the
+    base step count of every model whose entry does not set its own.
+    """
 
     max_repeat: int = 4
     max_permutations: int = 16
     base_resolution: int = 512
     steps: int = 30
+    max_loras: int = 4
+    catalogue: Catalogue = field(default_factory=Catalogue.single, compare=False)
+
+    def model_of(self, spec: JobSpec) -> str:
+        """The catalogue name of the model `spec` runs on: its own, else the configured default."""
+        return spec.model or self.catalogue.default_name
+
+    def job_json(self, spec: JobSpec) -> dict[str, Any]:
+        """The JOB object of INTERFACE.md: `spec.to_json()` with `model` resolved to a catalogue name."""
+        data = spec.to_json()
+        data["model"] = self.model_of(spec)
+        return data
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ParserLimits:
-        base = settings.gen.base_resolution
-        if not base:
-            from imaginebot.core import modelinfo
-
-            base = modelinfo.base_resolution(settings.gen.model)
+    def from_settings(cls, settings: Settings, catalogue: Catalogue | None = None) -> ParserLimits:
+        """Limits from the configuration; `catalogue` defaults to `Catalogue.from_settings(settings)`."""
+        models = catalogue if catalogue is not None else Catalogue.from_settings(settings)
         return cls(
             max_repeat=settings.queue.max_repeat,
             max_permutations=settings.queue.max_permutations,
-            base_resolution=base,
+            base_resolution=models.default.base_resolution,
             steps=settings.gen.steps,
+            max_loras=settings.gen.max_loras,
+            catalogue=models,
         )
 
 
@@ -125,12 +156,19 @@ def _is_parameter(token: str) -> bool:
 
 
 def _parse_one(text: str, limits: ParserLimits, defaults: UserDefaults) -> tuple[JobSpec, int]:
+    text, loras = _take_loras(text, limits)
     tokens = text.split()
     start = next((i for i, t in enumerate(tokens) if _is_parameter(t)), len(tokens))
     prompt = " ".join(tokens[:start])
     values = _read_parameters(tokens[start:], limits)
     if not prompt:
         raise PromptError(msg.no_text())
+    model, chosen = _model(values, limits, defaults)
+    profile = model.profile
+    if "no" in values and not profile.negative_prompt:
+        raise PromptError(msg.not_supported("--no", model.name, profile.label))
+    if "::" in prompt and not profile.prompt_weights:
+        raise PromptError(msg.not_supported(":: weights", model.name, profile.label))
     weights = _weights(prompt)
 
     aspect = values.get("ar")
@@ -147,7 +185,23 @@ def _parse_one(text: str, limits: ParserLimits, defaults: UserDefaults) -> tuple
         tile = bool(defaults.tile)
     assert isinstance(aspect, str) and isinstance(quality, float) and isinstance(tile, bool)
 
-    width, height = dimensions(aspect, limits.base_resolution)
+    is_default = model.name == limits.catalogue.default_name
+    width, height = dimensions(aspect, limits.base_resolution if is_default else model.base_resolution)
+    steps = steps_for_quality(quality, model.steps or limits.steps)
+    if "stylize" in values or defaults.stylize is not None or model.guidance_scale is None:
+        guidance = guidance_for_stylize(stylize)
+    else:
+        guidance = model.guidance_scale
+    draft = bool(values.get("draft"))
+    if draft:
+        if model.draft is None:
+            raise PromptError(msg.no_draft_profile(model.name))
+        steps, guidance = model.draft.steps, model.draft.guidance_scale
+        lora = model.draft.lora
+        if lora and all(ref.name != lora for ref in loras):
+            if lora not in limits.catalogue.lora_files:
+                raise PromptError(msg.unknown_lora(lora, limits.catalogue.describe_loras()))
+            loras = [*loras, LoraRef(lora, 1.0)]
     seed = values.get("seed")
     spec = JobSpec(
         prompt=prompt,
@@ -162,10 +216,82 @@ def _parse_one(text: str, limits: ParserLimits, defaults: UserDefaults) -> tuple
         quality=quality,
         stop=stop,
         tile=tile,
-        steps=steps_for_quality(quality, limits.steps),
-        guidance_scale=guidance_for_stylize(stylize),
+        steps=steps,
+        guidance_scale=guidance,
+        model=model.name if chosen else "",
+        loras=tuple(loras),
+        draft=draft,
     )
     return spec, int(values.get("repeat", 1))
+
+
+def _model(
+    values: dict[str, str | int | float | bool], limits: ParserLimits, defaults: UserDefaults
+) -> tuple[CatalogueModel, bool]:
+    """The model the prompt asks for (`--model`, `--niji`), else the user's default, else the bot's;
+    and whether it was chosen (False: the configured default, which JobSpec.model leaves "")."""
+    catalogue = limits.catalogue
+    if "model" in values and "niji" in values:
+        raise PromptError(msg.model_chosen_twice())
+    if "model" in values:
+        return catalogue.models[str(values["model"])], True
+    if "niji" in values:
+        niji = catalogue.with_alias("niji")
+        if niji is None:
+            raise PromptError(msg.no_niji_model(catalogue.describe_names()))
+        return niji, True
+    preferred = getattr(defaults, "model", None)
+    if isinstance(preferred, str) and preferred:
+        found = catalogue.find(preferred)
+        if found is not None:
+            return found, True
+    return catalogue.default, False
+
+
+def _take_loras(text: str, limits: ParserLimits) -> tuple[str, list[LoraRef]]:
+    """The text without its `<lora:NAME:W>` tags, and the LoRAs they ask for in order (checked)."""
+    if "<" not in text:
+        return text, []
+    loras: list[LoraRef] = []
+
+    def take(m: re.Match[str]) -> str:
+        tag = m.group(0)
+        name = m.group(1).strip()
+        if not name:
+            raise PromptError(msg.lora_not_valid(tag))
+        weight = _lora_weight(m.group(2), tag)
+        if name not in limits.catalogue.lora_files:
+            raise PromptError(msg.unknown_lora(name, limits.catalogue.describe_loras()))
+        for ref in loras:
+            if ref.name == name:
+                if ref.weight != weight:
+                    raise PromptError(msg.lora_twice(name))
+                return " "
+        loras.append(LoraRef(name, weight))
+        return " "
+
+    rest = _LORA_TAG.sub(take, text)
+    left = _LORA_START.search(rest)
+    if left is not None:
+        raise PromptError(msg.lora_not_valid(rest[left.start() :].split()[0]))
+    if len(loras) > limits.max_loras:
+        raise PromptError(msg.too_many_loras(len(loras), limits.max_loras))
+    return rest, loras
+
+
+def _lora_weight(raw: str | None, tag: str) -> float:
+    if raw is None:
+        return 1.0
+    value = raw.strip()
+    if not _LORA_WEIGHT.fullmatch(value) or len(value) > _MAX_DIGITS:
+        raise PromptError(msg.lora_not_valid(tag))
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise PromptError(msg.lora_not_valid(tag)) from None
+    if not msg.LORA_WEIGHT_MIN <= number <= msg.LORA_WEIGHT_MAX:
+        raise PromptError(msg.lora_out_of_range(tag))
+    return float(number) + 0.0
 
 
 def _read_parameters(tokens: list[str], limits: ParserLimits) -> dict[str, str | int | float | bool]:
@@ -188,7 +314,7 @@ def _read_parameters(tokens: list[str], limits: ParserLimits) -> dict[str, str |
 
 
 def _value(name: str, typed: str, words: list[str], limits: ParserLimits) -> str | int | float | bool:
-    if name == "tile":
+    if name in FLAGS:
         if words:
             raise PromptError(msg.takes_no_value(typed))
         return True
@@ -203,6 +329,11 @@ def _value(name: str, typed: str, words: list[str], limits: ParserLimits) -> str
         return ", ".join(kept)
     if name == "ar":
         return _aspect_text(value, typed)
+    if name == "model":
+        model = limits.catalogue.find(value)
+        if model is None:
+            raise PromptError(msg.unknown_model(typed, value, limits.catalogue.describe_names()))
+        return model.name
     if len(words) > 1:
         raise PromptError(msg.not_valid(typed, value, name, limits.max_repeat))
     if name == "quality":

@@ -34,7 +34,13 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("stop"),
     Parameter("tile", flag=True),
     Parameter("repeat", ("r",)),
+    Parameter("model"),
+    Parameter("niji", flag=True),
+    Parameter("draft", flag=True),
 )
+
+# Parameters that take no value.
+FLAGS: frozenset[str] = frozenset(p.name for p in PARAMETERS if p.flag)
 
 # Every accepted spelling (lower case, without the dashes) -> its canonical name.
 NAMES: dict[str, str] = {alias: p.name for p in PARAMETERS for alias in (p.name, *p.aliases)}
@@ -50,6 +56,10 @@ INT_RANGES: dict[str, tuple[int, int]] = {
 AR_ALLOWED = "two whole numbers from 1:4 to 4:1, like --ar 16:9"
 QUALITY_ALLOWED = ".25, .5 or 1"
 NO_ALLOWED = "a comma-separated list of things to leave out, like --no text, people"
+MODEL_ALLOWED = "the name or alias of a model"
+LORA_WEIGHT_MIN = -2
+LORA_WEIGHT_MAX = 2
+LORA_ALLOWED = "<lora:NAME> or <lora:NAME:W> with a lora weight W from -2 to 2"
 
 
 def whole_allowed(low: int, high: int) -> str:
@@ -64,6 +74,8 @@ def allowed(name: str, max_repeat: int) -> str:
         return QUALITY_ALLOWED
     if name == "no":
         return NO_ALLOWED
+    if name == "model":
+        return MODEL_ALLOWED
     if name == "repeat":
         return whole_allowed(1, max_repeat)
     low, high = INT_RANGES[name]
@@ -135,3 +147,53 @@ def weight_too_large(weight: str) -> str:
 
 def weights_not_positive(total: str) -> str:
     return f"the :: weights add up to {total}; their sum must be positive"
+
+
+# --- models and LoRAs ---------------------------------------------------------------------------
+
+
+def unknown_model(typed: str, value: str, known: str) -> str:
+    return f"{typed} {shown(value)} is not a known model: use one of {known}"
+
+
+def no_niji_model(known: str) -> str:
+    return f"--niji needs a model with the alias niji and there is none: use --model with one of {known}"
+
+
+def model_chosen_twice() -> str:
+    return "--model and --niji both choose the model: use one of them"
+
+
+def no_draft_profile(model: str) -> str:
+    return f"--draft is not available for model {shown(model)}: it has no draft profile, leave out --draft"
+
+
+def not_supported(parameter: str, model: str, family: str) -> str:
+    """A parameter the model's family cannot honour, e.g. `--no` on FLUX.1."""
+    return f"model {shown(model)} ({family}) does not support {parameter}: leave out {parameter}"
+
+
+def lora_not_valid(tag: str) -> str:
+    return f"{shown(tag)} is not a valid lora tag: use {LORA_ALLOWED}"
+
+
+def lora_out_of_range(tag: str) -> str:
+    return f"{shown(tag)} is out of range: use a lora weight from -2 to 2, like <lora:NAME:0.8>"
+
+
+def unknown_lora(name: str, known: str) -> str:
+    names = f"NAME one of {known}" if known != "none" else "NAME a file in the loras folder (there is none)"
+    return f"<lora:{shown(name)}> is not a known lora: use <lora:NAME:W> with {names} and W from -2 to 2"
+
+
+def lora_twice(name: str) -> str:
+    return f"<lora:{shown(name)}> is given twice with different weights: use one lora weight from -2 to 2"
+
+
+def too_many_loras(count: int, cap: int) -> str:
+    if cap == 0:
+        return "loras are turned off on this bot: remove the <lora:NAME:W> tags"
+    return (
+        f"the prompt uses {count} different loras, more than the {cap} allowed: use at most {cap} "
+        f"<lora:NAME:W> tags (W from -2 to 2)"
+    )
