@@ -142,12 +142,16 @@ def load_engine(
     *,
     model_override: str | None = None,
     config_dir: str | Path | None = None,
+    model_id: str | None = None,
+    scheduler: str | None = None,
 ) -> ThreadedEngine:
     """Load the model named by `gen.*` settings (or `model_override`) and wrap it for async use.
 
     Blocking (seconds for the tiny model, up to minutes for a large checkpoint): from async code call it
     with `await asyncio.to_thread(load_engine, ...)`. `config_dir` is the diffusers folder that supplies
-    configs and tokenizer for a single-file checkpoint (see gen.loader).
+    configs and tokenizer for a single-file checkpoint (see gen.loader). `model_id` is the name the
+    worker claims jobs under (a catalogue name; default: what was loaded); `scheduler` overrides
+    `gen.scheduler` (a catalogue model's own).
     """
     import torch
 
@@ -161,14 +165,14 @@ def load_engine(
         model,
         device=gen_settings.device,
         dtype=gen_settings.dtype,
-        scheduler=gen_settings.scheduler,
+        scheduler=scheduler or gen_settings.scheduler,
         config_dir=config_dir or getattr(gen_settings, "config_dir", None) or None,
         data_dir=Path(data_dir),
         compile=bool(getattr(gen_settings, "compile", False)),
     )
     engine = DiffusersEngine(
         pipe,
-        model_id=model,
+        model_id=model_id or model,
         preview_interval=gen_settings.preview_interval,
         loras_dir=_folder(getattr(gen_settings, "loras_dir", None)),
         embeddings_dir=_folder(getattr(gen_settings, "embeddings_dir", None)),

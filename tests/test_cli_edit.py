@@ -18,7 +18,7 @@ from imaginebot.core.edits import EditAction, EditPlan, make_square, pan, vary_r
 
 EDIT_FIELDS = [
     "job_id", "prompt", "negative_prompt", "seed", "width", "height", "steps", "guidance_scale", "scheduler",
-    "images", "grid", "kind", "parent",
+    "model", "loras", "images", "grid", "kind", "parent",
 ]  # fmt: skip
 BASE = 128
 

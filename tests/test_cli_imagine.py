@@ -15,7 +15,7 @@ from PIL import Image
 
 JOB_FIELDS = [
     "job_id", "prompt", "negative_prompt", "seed", "width", "height", "steps", "guidance_scale", "scheduler",
-    "images", "grid",
+    "model", "loras", "images", "grid",
 ]  # fmt: skip
 
 

@@ -133,7 +133,7 @@ async def _edit(
         except (BadEdit, EditError, PromptError, DatabaseError) as err:
             print(f"imaginebot: {err}", file=sys.stderr)
             return 2
-        scheduler = await generate(settings, queue, ids)
+        scheduler = await generate(settings, queue, ids, job.spec.model or settings.gen.model)
         parent: dict[str, Any] = (
             {"job_id": source.parent.job_id, "image": source.parent.index}
             if source.parent is not None

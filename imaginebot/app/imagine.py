@@ -63,6 +63,9 @@ async def _imagine(settings: Settings, prompt: str, out: Path, user_id: int) -> 
             await ready(queue)
             defaults = await queue.admission.get_settings(user_id)
             specs = parse_prompt(prompt, ParserLimits.from_settings(settings), defaults)
+            models = sorted({spec.model or settings.gen.model for spec in specs})
+            if len(models) > 1:
+                raise PromptError(messages.one_model_per_run(models))
             jobs = await queue.admission.enqueue(user_id, specs, model=settings.gen.model)
         except QueueRefusal as err:
             print(f"imaginebot: {messages.refusal(err)}", file=sys.stderr)
@@ -71,22 +74,23 @@ async def _imagine(settings: Settings, prompt: str, out: Path, user_id: int) -> 
             print(f"imaginebot: {err}", file=sys.stderr)
             return 2
         ids = [job.id for job in jobs]
-        scheduler = await generate(settings, queue, ids)
+        scheduler = await generate(settings, queue, ids, models[0])
         return await write_results(queue.reads, ids, out, scheduler)
     finally:
         await queue.close()
 
 
-async def generate(settings: Settings, queue: Queue, ids: list[str]) -> str:
-    """Run an embedded worker (or wait for an external one) until every job has finished."""
+async def generate(settings: Settings, queue: Queue, ids: list[str], model: str | None = None) -> str:
+    """Run an embedded worker for `model` (default `gen.model`), or wait for an external one, until
+    every job has finished."""
     stop = asyncio.Event()
     worker_task: asyncio.Task[None] | None = None
     scheduler = settings.gen.scheduler or "default"
     if settings.queue.embedded_worker:
-        from gen.runner import load_engine
+        from imaginebot.app.engines import load_model
         from worker.loop import Worker
 
-        engine = await asyncio.to_thread(load_engine, settings.gen, settings.data_dir)
+        engine = await asyncio.to_thread(load_model, settings, model)
         pipe = getattr(getattr(engine, "engine", None), "pipe", None)
         scheduler = type(pipe.scheduler).__name__ if pipe is not None else scheduler
         worker_task = asyncio.create_task(Worker(queue.lifecycle, engine, settings.queue).run(stop))
@@ -166,6 +170,8 @@ async def write_results(
             "steps": spec.steps,
             "guidance_scale": spec.guidance_scale,
             "scheduler": scheduler,
+            "model": job.model,
+            "loras": [{"name": lo.name, "weight": lo.weight} for lo in spec.loras],
             "images": paths,
             "grid": str(grid) if grid is not None else None,
             **(extra or {}),

@@ -57,6 +57,13 @@ def unknown_user(user_id: int) -> str:
 # --------------------------------------------------------------------------------------------- imagine
 
 
+def one_model_per_run(models: list[str]) -> str:
+    return (
+        f"one model per `imagine` run: this prompt asks for {', '.join(models)}; "
+        "run one command per model (nothing was queued)"
+    )
+
+
 def job_not_succeeded(job: JobRecord) -> str:
     return f"job {job.id} {job.status}: {failure(job.failure, job.error)}"
 

@@ -95,10 +95,10 @@ async def _embedded_worker(
 
     owned = engine is None
     if engine is None:
-        from gen.runner import load_engine  # torch is imported here, and only here
+        from imaginebot.app.engines import load_model  # torch is imported there, and only there
 
         log.info("loading model %s for the embedded worker", settings.gen.model)
-        engine = await asyncio.to_thread(load_engine, settings.gen, settings.data_dir)
+        engine = await asyncio.to_thread(load_model, settings)
     try:
         await Worker(queue.lifecycle, engine, settings.queue).run(stop)
     finally:

@@ -32,10 +32,10 @@ def run_worker(args: argparse.Namespace) -> int:
     setup_logging(settings.app.log_level)
 
     async def make_engine() -> AsyncEngine:
-        from gen.runner import load_engine  # torch is imported here, never by `db`, `worker` or the bot
+        from imaginebot.app.engines import load_model  # torch: there, never in `db`, `worker` or the bot
 
         # Off the event loop: loading a checkpoint takes up to minutes, and /health answers meanwhile.
-        engine: AsyncEngine = await asyncio.to_thread(load_engine, settings.gen, settings.data_dir)
+        engine: AsyncEngine = await asyncio.to_thread(load_model, settings)
         return engine
 
     return guarded(lambda: serve(settings, make_engine))
