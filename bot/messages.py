@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import discord
@@ -260,7 +261,7 @@ def settings_summary(values: dict[str, object]) -> str:
     if not values:
         return "none (the server's defaults apply)"
     names = {"aspect_ratio": "--ar", "stylize": "--stylize", "quality": "--quality", "chaos": "--chaos",
-             "stop": "--stop", "tile": "--tile"}
+             "stop": "--stop", "tile": "--tile", "model": "--model"}
     parts = []
     for key, value in values.items():
         flag = names.get(key, key)
@@ -274,6 +275,41 @@ def settings_summary(values: dict[str, object]) -> str:
     if "remix" in values:
         shown.append("Remix mode " + ("on" if values["remix"] else "off"))
     return " · ".join(shown) if shown else "none (the server's defaults apply)"
+
+
+# ------------------------------------------------------------------------------------------- /models
+
+MAX_MODEL_LINES = 25
+
+
+def _shown(name: str) -> str:
+    return discord.utils.escape_mentions(discord.utils.escape_markdown(name))
+
+
+ModelLine = tuple[str, Sequence[str], str, str, bool]  # name, aliases, family, description, is default
+
+
+def models_list(models: list[ModelLine], loras: list[str], embeddings: list[str]) -> str:
+    """/models: one line a model (name, aliases, family, description; the default marked), then the LoRAs
+    (`<lora:NAME:W>`) and embeddings (words) by name. Names are escaped: files are named by operators."""
+    lines = ["**Models** (`--model NAME`; `/settings model:` sets your default)"]
+    for name, aliases, family, description, default in models[:MAX_MODEL_LINES]:
+        line = f"• **{_shown(name)}**"
+        if aliases:
+            line += " (" + ", ".join(f"`--{a}`" if a == "niji" else _shown(a) for a in aliases) + ")"
+        line += f" — {_shown(family)}"
+        if description:
+            line += f" — {_shown(description)}"
+        if default:
+            line += " — *default*"
+        lines.append(line)
+    if len(models) > MAX_MODEL_LINES:
+        lines.append(more_lines(len(models) - MAX_MODEL_LINES))
+    shown_loras = ", ".join(_shown(n) for n in loras) or "none"
+    lines.append(f"**LoRAs** (`<lora:NAME:W>`, W from -2 to 2): {shown_loras}")
+    if embeddings:
+        lines.append("**Embeddings** (use the word in a prompt): " + ", ".join(_shown(n) for n in embeddings))
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------- /info

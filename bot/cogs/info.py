@@ -1,4 +1,5 @@
-"""/info (quota and your jobs) and /settings (your defaults, applied where a prompt is silent)."""
+"""/info (quota and your jobs), /settings (your defaults, applied where a prompt is silent) and /models
+(the models, LoRAs and embeddings this bot offers)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from discord.ext import commands
 
 from bot import messages
 from bot.replies import answer_privately
+from imaginebot.core.catalogue import UnknownModelError
 from imaginebot.core.domain import JobStatus, UserDefaults
 from imaginebot.core.prompt import PromptError, parse_prompt
 
@@ -58,6 +60,7 @@ class Info(commands.Cog):
         aspect_ratio="like 3:2 or 16:9", stylize="0–1000", quality=".25, .5 or 1", chaos="0–100",
         stop="10–100", tile="seamless tiling", reset="forget all your defaults",
         remix="Remix mode: V, 🔄, Vary, Zoom and Pan ask for the prompt first",
+        model="your default model: a name or alias from /models",
     )
     @app_commands.choices(quality=QUALITY_CHOICES)
     async def settings(
@@ -70,10 +73,12 @@ class Info(commands.Cog):
         stop: app_commands.Range[int, 10, 100] | None = None,
         tile: bool | None = None,
         remix: bool | None = None,
+        model: str | None = None,
         reset: bool = False,
     ) -> None:
         changes: dict[str, object] = {"aspect_ratio": aspect_ratio, "stylize": stylize, "quality": quality,
-                                      "chaos": chaos, "stop": stop, "tile": tile, "remix": remix}
+                                      "chaos": chaos, "stop": stop, "tile": tile, "remix": remix,
+                                      "model": model}
         await answer_privately(interaction, self._settings_text(interaction.user.id, changes, reset))
 
     async def _settings_text(self, user_id: int, changes: dict[str, object], reset: bool) -> str:
@@ -86,7 +91,7 @@ class Info(commands.Cog):
                 updated = self._validated(current, changes)
                 await admission.set_settings(user_id, updated)
                 text = messages.settings_saved(messages.settings_summary(updated.to_json()))
-        except PromptError as err:
+        except (PromptError, UnknownModelError) as err:
             text = messages.refused(str(err))
         except Exception:
             log.exception("/settings failed for user %s", user_id)
@@ -104,7 +109,22 @@ class Info(commands.Cog):
         for switch in ("tile", "remix"):  # on/off options: nothing for the parser to check
             if changes[switch] is not None:
                 merged[switch] = bool(changes[switch])
+        if changes["model"] is not None:  # a name or alias of the catalogue, stored as its name
+            merged["model"] = self.bot.limits.catalogue.resolve(str(changes["model"]).strip()).name
         return UserDefaults.from_json(merged)
+
+    @app_commands.command(name="models", description="The models, LoRAs and embeddings you can use")
+    async def models(self, interaction: discord.Interaction) -> None:
+        await answer_privately(interaction, self._models_text())
+
+    async def _models_text(self) -> str:
+        catalogue = self.bot.limits.catalogue
+        return messages.models_list(
+            [(m.name, m.aliases, m.profile.label, m.description, m.name == catalogue.default_name)
+             for m in catalogue.models.values()],
+            sorted(catalogue.loras()),
+            sorted(catalogue.embeddings()),
+        )
 
 
 async def setup(bot: ImagineBot) -> None:

@@ -353,6 +353,7 @@ class UserDefaults:
     stop: int | None = None
     tile: bool | None = None
     remix: bool | None = None  # Remix mode: V, 🔄, Vary, Zoom and Pan ask for the prompt first
+    model: str | None = None  # /settings model: the catalogue name used where a prompt names none
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
