@@ -2,10 +2,11 @@
 
     .venv/bin/python benchmarks/bench_lora.py [--size 512] [--steps 30] [--repeats 3] [--rank 4]
 
-One job (4 images) with `<lora:ink:0.8>` (a random rank-`--rank` LoRA on the UNet's attention and the
-text encoder, gen.tiny.make_tiny_lora) vs the plain job, interleaved, best of --repeats each; the LoRA
-is loaded once before timing (as in the worker, where it stays loaded across batches). Also times the
-first load of the LoRA and a plain job once an adapter is loaded but disabled. Goal: ≤ 1.10×.
+One job (4 images) with `<lora:ink:0.8>` (a random rank-`--rank` LoRA on the UNet's attention and
+the text encoder, gen.tiny_adapters.make_tiny_lora) vs the plain job, interleaved, best of --repeats
+each; the LoRA is loaded once before timing (as in the worker, where it stays loaded across batches).
+Also times the first load of the LoRA and a plain job once an adapter is loaded but disabled.
+Goal: ≤ 1.10×.
 
 Runs on the tiny model (built once under a temporary folder). Prints a JSON line with the numbers.
 """
@@ -63,7 +64,8 @@ def main() -> None:
     from gen.engine import DiffusersEngine
     from gen.loader import load_pipeline
     from gen.runner import cpu_threads
-    from gen.tiny import make_tiny_lora, make_tiny_model
+    from gen.tiny import make_tiny_model
+    from gen.tiny_adapters import make_tiny_lora
     from imaginebot.core.domain import LoraRef
 
     torch.set_num_threads(cpu_threads())

@@ -84,7 +84,7 @@ def tiny_inpaint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_loras_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A LoRA folder for the tiny SD 1.x model: `ink` and `paint` (diffusers/peft keys), `kohya`
     (A1111/kohya-ss keys, UNet only) and `broken` (not a LoRA file)."""
-    from gen.tiny import make_tiny_lora
+    from gen.tiny_adapters import make_tiny_lora
 
     folder = tmp_path_factory.mktemp("loras")
     make_tiny_lora(tiny_model_dir, folder / "ink.safetensors", seed=1)
@@ -98,7 +98,7 @@ def tiny_loras_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactor
 def tiny_embeddings_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An embeddings folder for the tiny SD 1.x model: `zqxstyle` (one vector, .safetensors),
     `zqxmulti` (three vectors, A1111 .pt) and `zqxbroken.bin` (not an embedding: skipped)."""
-    from gen.tiny import make_tiny_embedding
+    from gen.tiny_adapters import make_tiny_embedding
 
     folder = tmp_path_factory.mktemp("embeddings")
     make_tiny_embedding(tiny_model_dir, folder / "zqxstyle.safetensors", seed=1)

@@ -25,21 +25,18 @@ from imaginebot.core.edits import (
     EditError,
     EditPlan,
     Region,
-    area_size,
-    aspect_ratio,
     cell_region,
     make_square,
     pan,
     parse_region,
     plan_edit,
-    round8,
     upscale_again,
     upscale_strength,
     vary_region,
-    working_size,
     zoom_out,
 )
 from imaginebot.core.prompt import dimensions
+from imaginebot.core.sizes import area_size, aspect_ratio, round8, working_size
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

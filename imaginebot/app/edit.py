@@ -25,8 +25,9 @@ from imaginebot.app.imagine import FOREGROUND_SPINCOUNT, generate, ready, write_
 from imaginebot.core.config import Settings, load_settings
 from imaginebot.core.domain import SEED_MAX, ImageRef, JobSpec, JobStatus, UserDefaults
 from imaginebot.core.edit_jobs import EditJob, edit_job, reprompt
-from imaginebot.core.edits import EditAction, EditError, Region, aspect_ratio, parse_region, working_size
+from imaginebot.core.edits import EditAction, EditError, Region, parse_region
 from imaginebot.core.prompt import ParserLimits, PromptError, parse_prompt
+from imaginebot.core.sizes import aspect_ratio, working_size
 
 if TYPE_CHECKING:
     from db.queue import Queue, SourceFile

@@ -40,14 +40,16 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
 from imaginebot.core import prompt_messages as msg
-from imaginebot.core.catalogue import Catalogue, CatalogueModel
+from imaginebot.core.catalogue import Catalogue
 from imaginebot.core.domain import JobSpec, LoraRef, PromptPart, UserDefaults
 from imaginebot.core.prompt_expand import expand
 from imaginebot.core.prompt_messages import FLAGS, INT_RANGES, NAMES, PromptError
+from imaginebot.core.prompt_models import choose_model, take_loras
+from imaginebot.core.sizes import round8
 
 if TYPE_CHECKING:
     from imaginebot.core.config import Settings
@@ -69,9 +71,6 @@ _WEIGHT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?=\s|\Z)")
 _QUALITIES: dict[Decimal, float] = {Decimal("0.25"): 0.25, Decimal("0.5"): 0.5, Decimal("1"): 1.0}
 # Longer numbers than this are out of every range; it also keeps int() away from huge digit strings.
 _MAX_DIGITS = 30
-_LORA_TAG = re.compile(r"<lora:([^<>:]*)(?::([^<>]*))?>", re.IGNORECASE)
-_LORA_START = re.compile(r"<lora:", re.IGNORECASE)
-_LORA_WEIGHT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -121,7 +120,7 @@ def dimensions(aspect_ratio: str, base_resolution: int) -> tuple[int, int]:
     """(width, height) for `W:H` at base resolution B: area ≈ B², each side a multiple of 8."""
     w, h = _ratio(aspect_ratio, "--ar")
     area = float(base_resolution) ** 2
-    return _round8(math.sqrt(area * w / h)), _round8(math.sqrt(area * h / w))
+    return round8(math.sqrt(area * w / h)), round8(math.sqrt(area * h / w))
 
 
 def guidance_for_stylize(stylize: int) -> float:
@@ -156,14 +155,14 @@ def _is_parameter(token: str) -> bool:
 
 
 def _parse_one(text: str, limits: ParserLimits, defaults: UserDefaults) -> tuple[JobSpec, int]:
-    text, loras = _take_loras(text, limits)
+    text, loras = take_loras(text, limits.catalogue, limits.max_loras)
     tokens = text.split()
     start = next((i for i, t in enumerate(tokens) if _is_parameter(t)), len(tokens))
     prompt = " ".join(tokens[:start])
     values = _read_parameters(tokens[start:], limits)
     if not prompt:
         raise PromptError(msg.no_text())
-    model, chosen = _model(values, limits, defaults)
+    model, chosen = choose_model(values, limits.catalogue, defaults)
     profile = model.profile
     if "no" in values and not profile.negative_prompt:
         raise PromptError(msg.not_supported("--no", model.name, profile.label))
@@ -223,75 +222,6 @@ def _parse_one(text: str, limits: ParserLimits, defaults: UserDefaults) -> tuple
         draft=draft,
     )
     return spec, int(values.get("repeat", 1))
-
-
-def _model(
-    values: dict[str, str | int | float | bool], limits: ParserLimits, defaults: UserDefaults
-) -> tuple[CatalogueModel, bool]:
-    """The model the prompt asks for (`--model`, `--niji`), else the user's default, else the bot's;
-    and whether it was chosen (False: the configured default, which JobSpec.model leaves "")."""
-    catalogue = limits.catalogue
-    if "model" in values and "niji" in values:
-        raise PromptError(msg.model_chosen_twice())
-    if "model" in values:
-        return catalogue.models[str(values["model"])], True
-    if "niji" in values:
-        niji = catalogue.with_alias("niji")
-        if niji is None:
-            raise PromptError(msg.no_niji_model(catalogue.describe_names()))
-        return niji, True
-    preferred = getattr(defaults, "model", None)
-    if isinstance(preferred, str) and preferred:
-        found = catalogue.find(preferred)
-        if found is not None:
-            return found, True
-    return catalogue.default, False
-
-
-def _take_loras(text: str, limits: ParserLimits) -> tuple[str, list[LoraRef]]:
-    """The text without its `<lora:NAME:W>` tags, and the LoRAs they ask for in order (checked)."""
-    if "<" not in text:
-        return text, []
-    loras: list[LoraRef] = []
-
-    def take(m: re.Match[str]) -> str:
-        tag = m.group(0)
-        name = m.group(1).strip()
-        if not name:
-            raise PromptError(msg.lora_not_valid(tag))
-        weight = _lora_weight(m.group(2), tag)
-        if name not in limits.catalogue.lora_files:
-            raise PromptError(msg.unknown_lora(name, limits.catalogue.describe_loras()))
-        for ref in loras:
-            if ref.name == name:
-                if ref.weight != weight:
-                    raise PromptError(msg.lora_twice(name))
-                return " "
-        loras.append(LoraRef(name, weight))
-        return " "
-
-    rest = _LORA_TAG.sub(take, text)
-    left = _LORA_START.search(rest)
-    if left is not None:
-        raise PromptError(msg.lora_not_valid(rest[left.start() :].split()[0]))
-    if len(loras) > limits.max_loras:
-        raise PromptError(msg.too_many_loras(len(loras), limits.max_loras))
-    return rest, loras
-
-
-def _lora_weight(raw: str | None, tag: str) -> float:
-    if raw is None:
-        return 1.0
-    value = raw.strip()
-    if not _LORA_WEIGHT.fullmatch(value) or len(value) > _MAX_DIGITS:
-        raise PromptError(msg.lora_not_valid(tag))
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise PromptError(msg.lora_not_valid(tag)) from None
-    if not msg.LORA_WEIGHT_MIN <= number <= msg.LORA_WEIGHT_MAX:
-        raise PromptError(msg.lora_out_of_range(tag))
-    return float(number) + 0.0
 
 
 def _read_parameters(tokens: list[str], limits: ParserLimits) -> dict[str, str | int | float | bool]:
@@ -375,10 +305,6 @@ def _ratio(value: str, typed: str) -> tuple[int, int]:
 def _aspect_text(value: str, typed: str) -> str:
     w, h = _ratio(value, typed)
     return f"{w}:{h}"
-
-
-def _round8(x: float) -> int:
-    return max(8, 8 * math.floor(x / 8 + 0.5))
 
 
 def _pick(values: dict[str, str | int | float | bool], name: str, default: int | None, fallback: int) -> int:
