@@ -34,7 +34,11 @@ PAN_ARROWS = {EditAction.PAN_LEFT: "⬅️", EditAction.PAN_RIGHT: "➡️", Edi
 def _p(prompt: str) -> str:
     """A prompt as shown in a message: shortened, its markdown shown as typed, and no mention in it
     that could ping (`@everyone`, `<@id>`, `<@&role>` get a zero-width space after the `@`)."""
-    text = prompt if len(prompt) <= PROMPT_SHOWN else prompt[: PROMPT_SHOWN - 1] + "…"
+    return _shown(prompt if len(prompt) <= PROMPT_SHOWN else prompt[: PROMPT_SHOWN - 1] + "…")
+
+
+def _shown(text: str) -> str:
+    """Text typed by a person (a prompt, a file name): its markdown shown as typed, no mention pings."""
     return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
 
 
@@ -280,10 +284,6 @@ def settings_summary(values: dict[str, object]) -> str:
 # ------------------------------------------------------------------------------------------- /models
 
 MAX_MODEL_LINES = 25
-
-
-def _shown(name: str) -> str:
-    return discord.utils.escape_mentions(discord.utils.escape_markdown(name))
 
 
 ModelLine = tuple[str, Sequence[str], str, str, bool]  # name, aliases, family, description, is default

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from gen.lora import read_weights
+from imaginebot.core.catalogue import EMBEDDING_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-EMBEDDING_SUFFIXES = (".safetensors", ".pt", ".bin")
 
 
 def embedding_files(embeddings_dir: Path | None) -> list[Path]:

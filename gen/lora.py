@@ -30,11 +30,11 @@ from typing import Any
 
 import torch
 
+from imaginebot.core.catalogue import LORA_SUFFIXES
 from imaginebot.core.domain import LoraRef
 
 log = logging.getLogger(__name__)
 
-LORA_SUFFIXES = (".safetensors", ".pt")
 MAX_LOADED = 16  # adapters kept in the pipeline; the least recently used beyond this are deleted
 
 
@@ -48,7 +48,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def find_lora(loras_dir: Path | None, name: str) -> Path | None:
-    """The file of LoRA `name` in `loras_dir` (`NAME.safetensors`, else `NAME.pt`), or None."""
+    """The file of LoRA `name` in `loras_dir` (`NAME.safetensors`, else `.pt`, `.bin`: the files the
+    catalogue lists, so a name the parser accepts is one the engine finds), or None."""
     if loras_dir is None or not name or "/" in name or "\\" in name or name.startswith("."):
         return None
     for suffix in LORA_SUFFIXES:

@@ -113,10 +113,8 @@ async def _edit(
             defaults = await queue.admission.get_settings(args.user)
             source = await _source(queue, args, limits, defaults)
             spec, ar = source.spec, None
-            if args.prompt is not None and source.parent is not None:
+            if args.prompt is not None:  # (a file's spec holds these words already; the --ar is wanted)
                 spec, ar = reprompt(source.spec, args.prompt, limits, defaults)
-            elif args.prompt is not None and _names_ar(args.prompt):
-                ar = parse_prompt(args.prompt, limits, defaults)[0].aspect_ratio
             job = edit_job(
                 action,
                 spec,
@@ -145,10 +143,6 @@ async def _edit(
         )
     finally:
         await queue.close()
-
-
-def _names_ar(text: str) -> bool:
-    return any(w in ("--ar", "--aspect") for w in text.replace("\u2014", "--").split())
 
 
 async def _enqueue(queue: Queue, settings: Settings, user_id: int, job: EditJob, source: Source) -> list[str]:
