@@ -131,9 +131,7 @@ class Lifecycle:
             return set()
         async with self._db.write() as conn:
             stmt = (
-                update(Job)
-                .where(_held(job_ids, worker_id))
-                .values(lease_expires_at=self._db.lease_until())
+                update(Job).where(_held(job_ids, worker_id)).values(lease_expires_at=self._db.lease_until())
             )
             return set((await conn.execute(stmt.returning(Job.id))).scalars())
 
@@ -296,9 +294,17 @@ class Lifecycle:
         self._db.wake_local()
         return released
 
-    async def announce(self, worker_id: str, model: str) -> None:
-        """This worker serves `model` now (see db/presence.py); call it as the worker loops."""
-        await presence.announce(self._db, worker_id, model)
+    async def announce(self, worker_id: str, models: str | Sequence[str]) -> None:
+        """This worker serves `models` now (see db/presence.py); call it as the worker loops."""
+        await presence.announce(self._db, worker_id, [models] if isinstance(models, str) else models)
+
+    def now(self) -> datetime:
+        """The queue's clock (the one jobs' `created_at` is stamped with)."""
+        return self._db.now()
+
+    async def oldest_waiting(self, models: Sequence[str]) -> dict[str, datetime]:
+        """When the oldest queued job of each of `models` (that has any) was submitted."""
+        return await presence.oldest_waiting(self._db, models)
 
     async def retire(self, worker_id: str) -> None:
         """This worker stops serving (at shutdown)."""

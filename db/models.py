@@ -233,7 +233,8 @@ class GuildMember(Base):
 
 
 class WorkerPresence(Base):
-    """A running worker and the model it serves, seen at its last claim loop (removed when it stops).
+    """A running worker and one model it serves (a row per model), seen at its last claim loop (removed
+    when it stops).
 
     Queued jobs of a model no worker has served for `queue.unserved_after` seconds are failed and
     refunded instead of waiting for ever.
@@ -243,7 +244,7 @@ class WorkerPresence(Base):
     __table_args__ = (Index("ix_workers_model_seen", "model", "last_seen"),)
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    model: Mapped[str] = mapped_column(String(512))
+    model: Mapped[str] = mapped_column(String(512), primary_key=True)
     started_at: Mapped[datetime]
     last_seen: Mapped[datetime]
 

@@ -1,4 +1,4 @@
-"""Which models are served: workers announce themselves (and their model) as they loop, and queued jobs
+"""Which models are served: workers announce themselves (and their models) as they loop, and queued jobs
 of a model no worker has served for `unserved_after` seconds fail, refunded, instead of waiting for ever
 (and holding their user's `max_queued` slots) — a button of a model that was removed, a worker host gone.
 
@@ -8,25 +8,45 @@ Times are the leases' clock (`Database.lease_now`: PostgreSQL's own on a shared 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from db.database import Database
-from db.models import Job, JobPreview, WorkerPresence
+from db.models import Job, JobPreview, UTCDateTime, WorkerPresence
 from imaginebot.core.domain import Failure, JobStatus
 
 log = logging.getLogger(__name__)
 
 
-async def announce(db: Database, worker_id: str, model: str) -> None:
-    """Record that `worker_id` serves `model` now (an upsert; cheap enough for every claim loop)."""
+async def announce(db: Database, worker_id: str, models: Sequence[str]) -> None:
+    """Record that `worker_id` serves `models` now, and no other (upserts; cheap enough for every loop)."""
     now = db.lease_now()
-    stmt = db.insert(WorkerPresence).values(id=worker_id, model=model, started_at=now, last_seen=now)
-    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
-        index_elements=[WorkerPresence.id], set_={"model": model, "last_seen": now}
-    )
     async with db.write() as conn:
-        await conn.execute(stmt)
+        for model in dict.fromkeys(models):
+            stmt = db.insert(WorkerPresence).values(id=worker_id, model=model, started_at=now, last_seen=now)
+            stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
+                index_elements=[WorkerPresence.id, WorkerPresence.model], set_={"last_seen": now}
+            )
+            await conn.execute(stmt)
+        await conn.execute(
+            delete(WorkerPresence).where(WorkerPresence.id == worker_id, WorkerPresence.model.not_in(models))
+        )
+
+
+async def oldest_waiting(db: Database, models: Sequence[str]) -> dict[str, datetime]:
+    """For each of `models` with queued jobs: when its oldest queued job was submitted (one indexed read:
+    ix_jobs_claim leads with status, model)."""
+    if not models:
+        return {}
+    stmt = (
+        select(Job.model, func.min(Job.created_at, type_=UTCDateTime()))
+        .where(Job.status == JobStatus.QUEUED, Job.model.in_(list(models)))
+        .group_by(Job.model)
+    )
+    async with db.read() as conn:
+        return {str(model): oldest for model, oldest in await conn.execute(stmt)}
 
 
 async def retire(db: Database, worker_id: str) -> None:
@@ -64,6 +84,9 @@ async def fail_unserved(db: Database) -> list[str]:
             await conn.execute(delete(JobPreview).where(JobPreview.job_id.in_(failed)))
         await conn.execute(delete(WorkerPresence).where(WorkerPresence.last_seen <= since))
     for job_id in failed:
-        log.warning("job %s: no worker served its model for %.0f s; failed and refunded", job_id,
-                    db.policy.unserved_after)
+        log.warning(
+            "job %s: no worker served its model for %.0f s; failed and refunded",
+            job_id,
+            db.policy.unserved_after,
+        )
     return failed

@@ -1,6 +1,8 @@
 """The worker: claims batches from the queue, runs them through the engine, stores the results.
 
-One loop per worker (one per GPU): requeue expired leases → claim a fair batch of compatible jobs →
+One loop per worker (one per GPU): requeue expired leases → pick the model to serve next (worker.pool:
+the loaded ones first, but no model's jobs wait past `queue.model_switch_after`) → claim a fair batch of
+compatible jobs of it →
 `engine.generate(...)` while a watcher renews the leases, stores throttled progress and notices
 cancellations → store the results (or fail / retry) → repeat. Idle, it waits for a wake-up (PostgreSQL
 LISTEN, or an enqueue in this process) or polls with back-off from `queue.poll_interval` up to 1 s.
@@ -24,6 +26,8 @@ import logging
 import os
 import secrets
 import socket
+import time
+from datetime import datetime
 
 from db.queue import ClaimedJob, Lifecycle
 from db.wake import Wakeup
@@ -39,6 +43,7 @@ from imaginebot.core.domain import (
     TransientGenerationError,
 )
 from worker.batch import Batch
+from worker.pool import EnginePool, ModelUnavailable, claim_order
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +57,20 @@ WATCHER_STOP_GRACE = 60.0  # seconds the lease watcher gets to finish a write (l
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
 
+
 class Worker:
     def __init__(
         self,
         queue: Lifecycle,
-        engine: AsyncEngine,
+        engines: AsyncEngine | EnginePool,
         options: QueueSettings,
         worker_id: str | None = None,
         *,
         drain_timeout: float | None = None,
     ) -> None:
         self.queue = queue
-        self.engine = engine
+        self.engines = engines if isinstance(engines, EnginePool) else EnginePool.single(engines)
+        self._last_served: dict[str, datetime] = {}
         self.options = options
         self.id = worker_id or default_worker_id()
         self.lease = options.lease_seconds
@@ -78,10 +85,11 @@ class Worker:
         poll = self.options.poll_interval
         delay = poll
         log.info(
-            "worker %s started (model %s, up to %d images a batch)",
+            "worker %s started (model %s, up to %d images a batch, %d loaded at most)",
             self.id,
-            self.engine.model_id,
+            self.engines.describe(),
             self.options.max_batch,
+            self.engines.max_loaded,
         )
         async with self.queue.wakeup() as wake:
             forward = asyncio.create_task(self._forward_stop(stop, wake))
@@ -109,17 +117,16 @@ class Worker:
         """One claim and its batch; False when there was nothing to do (or the database failed)."""
         try:
             await self._requeue_if_due()
-            jobs = await self.queue.claim(
-                self.id, model=self.engine.model_id, max_images=self.options.max_batch
-            )
+            claimed = await self._claim()
         except Exception:
             log.exception("worker %s: cannot reach the queue; retrying", self.id)
             return False
-        if not jobs:
+        if claimed is None:
             self.empty_claims += 1
             return False
+        model, jobs = claimed
         try:
-            await self._run_batch(jobs, stop)
+            await self._run_batch(model, jobs, stop)
         except Exception:  # the jobs' leases lapse and another claim retries them
             log.exception(
                 "worker %s: could not settle jobs %s; their leases lapse and they are retried",
@@ -129,17 +136,35 @@ class Worker:
         self.batches_done += 1
         return True
 
+    async def _claim(self) -> tuple[str, list[ClaimedJob]] | None:
+        """A batch of the model to serve next (see worker.pool.claim_order) and that model, or None."""
+        pool = self.engines
+        names = pool.served
+        if len(names) == 1:  # one model: no need to ask what waits
+            order = names
+        else:
+            waiting = await self.queue.oldest_waiting(names)
+            loaded = [n for n in waiting if pool.is_loaded(n)]
+            now = self.queue.now()
+            order = claim_order(waiting, loaded, self._last_served, now, self.options.model_switch_after)
+        for name in order:
+            jobs = await self.queue.claim(self.id, model=name, max_images=self.options.max_batch)
+            if jobs:
+                self._last_served[name] = self.queue.now()
+                return name, jobs
+        return None
+
     async def _requeue_if_due(self) -> None:
         now = asyncio.get_running_loop().time()
         if now >= self._next_requeue:
             self._next_requeue = now + self._requeue_every
             # Housekeeping every few seconds: say which model this worker serves, hand expired leases
             # back, and fail the queued jobs of models no worker serves any more.
-            await self.queue.announce(self.id, self.engine.model_id)
+            await self.queue.announce(self.id, self.engines.served)
             await self.queue.requeue_expired()
             await self.queue.fail_unserved()
 
-    async def _run_batch(self, jobs: list[ClaimedJob], stop: asyncio.Event) -> None:
+    async def _run_batch(self, model: str, jobs: list[ClaimedJob], stop: asyncio.Event) -> None:
         batch = Batch(jobs)
         images = sum(j.image_count for j in jobs)
         for j in jobs:
@@ -154,13 +179,21 @@ class Worker:
                 images,
             )
         requests = [j.request() for j in jobs]
-        gen = asyncio.create_task(self.engine.generate(requests, batch.on_progress, batch.is_dropped))
-        gen.add_done_callback(batch.on_generated)
         generated, stored = asyncio.Event(), asyncio.Event()
-        # The watcher renews the leases until the results are stored, not only while generating: storing
-        # may take retries, and a lease lapsing meanwhile would hand finished jobs to another worker.
+        # The watcher renews the leases until the results are stored, not only while generating: loading
+        # the model and storing may take long, and a lease lapsing meanwhile would hand the jobs to another
+        # worker.
         watcher = asyncio.create_task(self._watch(batch, generated, stored))
         try:
+            try:
+                engine = await self.engines.get(model)
+            except ModelUnavailable as exc:  # it would fail again: the jobs fail, refunded, with the reason
+                generated.set()
+                await self._fail_batch(batch, Failure.ENGINE_FAILED, retry=False, detail=str(exc))
+                return
+            batch.started = time.monotonic()  # the batch's time is the engine's, not the model's loading
+            gen = asyncio.create_task(engine.generate(requests, batch.on_progress, batch.is_dropped))
+            gen.add_done_callback(batch.on_generated)
             try:
                 await self._await_generation(gen, batch, stop)
             except asyncio.CancelledError:  # torn down from outside: stop the engine; the leases lapse

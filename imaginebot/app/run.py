@@ -20,6 +20,7 @@ from imaginebot.core.config import Settings, load_settings
 if TYPE_CHECKING:
     from db.queue import Queue
     from imaginebot.core.domain import AsyncEngine
+    from worker.pool import EnginePool
 
 log = logging.getLogger("imaginebot.run")
 
@@ -61,8 +62,9 @@ async def serve(
         async with ImagineBot(settings, queue, **bot_options) as bot:
             tasks = [asyncio.create_task(bot.start(token), name="bot")]
             if settings.queue.embedded_worker:
-                tasks.append(asyncio.create_task(
-                    _embedded_worker(settings, queue, worker_stop, engine), name="worker"))
+                tasks.append(
+                    asyncio.create_task(_embedded_worker(settings, queue, worker_stop, engine), name="worker")
+                )
             stopper = asyncio.create_task(stop.wait(), name="stop")
             await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
             log.info("shutting down")
@@ -91,20 +93,22 @@ async def serve(
 async def _embedded_worker(
     settings: Settings, queue: Queue, stop: asyncio.Event, engine: AsyncEngine | None
 ) -> None:
+    from imaginebot.app.worker import close_engines
     from worker.loop import Worker
 
-    owned = engine is None
+    engines: AsyncEngine | EnginePool
     if engine is None:
-        from imaginebot.app.engines import load_model  # torch is imported there, and only there
+        from imaginebot.app.engines import engine_pool  # torch is imported there, and only there
 
         log.info("loading model %s for the embedded worker", settings.gen.model)
-        engine = await asyncio.to_thread(load_model, settings)
+        engines = await engine_pool(settings)
+    else:
+        engines = engine
     try:
-        await Worker(queue.lifecycle, engine, settings.queue).run(stop)
+        await Worker(queue.lifecycle, engines, settings.queue).run(stop)
     finally:
-        closer = getattr(engine, "aclose", None)
-        if owned and closer is not None:
-            await closer()
+        if engine is None:
+            await close_engines(engines)
 
 
 def run_bot(args: argparse.Namespace) -> int:

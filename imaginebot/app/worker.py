@@ -23,22 +23,23 @@ from imaginebot.core import metrics
 from imaginebot.core.config import ConfigError, Settings, load_settings
 from imaginebot.core.domain import AsyncEngine
 from worker.loop import Worker
+from worker.pool import EnginePool
 
-EngineFactory = Callable[[], AsyncEngine | Awaitable[AsyncEngine]]
+Engines = AsyncEngine | EnginePool
+EngineFactory = Callable[[], Engines | Awaitable[Engines]]
 
 
 def run_worker(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     setup_logging(settings.app.log_level)
 
-    async def make_engine() -> AsyncEngine:
-        from imaginebot.app.engines import load_model  # torch: there, never in `db`, `worker` or the bot
+    async def make_engines() -> EnginePool:
+        from imaginebot.app.engines import engine_pool  # torch: there, never in `db`, `worker` or the bot
 
         # Off the event loop: loading a checkpoint takes up to minutes, and /health answers meanwhile.
-        engine: AsyncEngine = await asyncio.to_thread(load_model, settings)
-        return engine
+        return await engine_pool(settings)
 
-    return guarded(lambda: serve(settings, make_engine))
+    return guarded(lambda: serve(settings, make_engines))
 
 
 async def serve(settings: Settings, make_engine: EngineFactory, *, worker_id: str | None = None) -> int:
@@ -66,11 +67,7 @@ async def serve(settings: Settings, make_engine: EngineFactory, *, worker_id: st
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
-            closer = getattr(engine, "aclose", None) or getattr(engine, "close", None)
-            if closer is not None:
-                result = closer()
-                if inspect.isawaitable(result):
-                    await result
+            await close_engines(engine)
     finally:
         if server is not None:
             await server.cleanup()
@@ -88,3 +85,11 @@ async def start_metrics(settings: Settings, queue: Queue) -> web.AppRunner:
             f"cannot serve metrics on {m.host}:{m.port} (metrics.host, metrics.port): {exc.strerror or exc}"
         ) from None
 
+
+async def close_engines(engines: Engines) -> None:
+    """Close an engine or a pool (its every loaded engine), whichever `close` it has."""
+    closer = getattr(engines, "aclose", None) or getattr(engines, "close", None)
+    if closer is not None:
+        result = closer()
+        if inspect.isawaitable(result):
+            await result
