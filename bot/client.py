@@ -52,6 +52,8 @@ class ImagineBot(commands.Bot):
         self.queue = queue
         self.model = settings.gen.model
         self.limits = ParserLimits.from_settings(settings)
+        for problem in self.limits.catalogue.problems:  # a broken file is skipped, never fatal
+            log.warning("model catalogue: %s", problem)
         # The per-file upload limit Discord last told us for each guild (it comes with every interaction).
         self.upload_limits: dict[int, int] = {}
         self.announcing: set[str] = set()  # jobs whose progress message is being posted (see bot.submit)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
 from discord_standin import DiscordStandIn
 from fixtures_bot import wait_until
 from test_bot_commands import private_reply
@@ -45,3 +47,22 @@ async def test_models_lists_the_catalogue_and_settings_picks_a_default_model(
     newest, oldest = await bot.queue.reads.history(user=int(ivy["id"]))
     assert (oldest.model, newest.model) == ("anime", engine.model_id)  # the default, then the prompt's own
     assert standin.violations == []
+
+
+async def test_a_broken_model_file_is_reported_at_start_up_and_the_others_still_work(
+    standin: DiscordStandIn,
+    start_bot: Any,
+    fake_bot_engine: Any,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "broken.safetensors").write_bytes(b"\xff" * 16)  # no readable header
+    (models / "anime").mkdir()
+    (models / "anime" / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    caplog.set_level(logging.WARNING)
+    await start_bot(fake_bot_engine(), gen={"models_dir": str(models)})
+    assert "model catalogue: " in caplog.text and "broken.safetensors" in caplog.text
+    listing = await private_reply(await standin.slash(standin.add_member("ivy"), "models"))
+    assert "**anime**" in listing and "broken" not in listing
