@@ -12,6 +12,9 @@ SDXL: an SDXL embedding file holds `clip_l` and `clip_g` tensors, loaded into th
 encoder respectively; an SD 1.x embedding cannot serve an SDXL model and is skipped (and vice versa).
 A file that cannot be loaded — wrong width, unreadable, or a NAME the tokenizer already has as a
 token (CLIP's vocabulary has many short words: pick a distinctive name) — is logged and skipped.
+
+SD 3/3.5 and FLUX.1 pipelines have no textual-inversion loader (their prompts also go through T5): an
+embeddings folder is skipped for them with one log line.
 """
 
 from __future__ import annotations
@@ -20,11 +23,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from gen.family import LABELS, is_transformer_family, pipeline_family
 from gen.lora import read_weights
 from imaginebot.core.catalogue import EMBEDDING_SUFFIXES
 
 log = logging.getLogger(__name__)
-
 
 
 def embedding_files(embeddings_dir: Path | None) -> list[Path]:
@@ -61,7 +64,18 @@ def load_embedding(pipe: Any, path: Path, token: str) -> None:
 def load_embeddings(pipe: Any, embeddings_dir: Path | None) -> list[str]:
     """Load every embedding file in `embeddings_dir` into `pipe`; return the names loaded.
 
-    A file that cannot be loaded is logged and skipped."""
+    A file that cannot be loaded is logged and skipped; SD3 and FLUX models skip them all."""
+    family = pipeline_family(pipe)
+    if is_transformer_family(family):
+        files = embedding_files(embeddings_dir)
+        if files:
+            log.warning(
+                "textual-inversion embeddings are SD 1.x/2.x and SDXL only: %d in %s skipped for a %s model",
+                len(files),
+                embeddings_dir,
+                LABELS[family],
+            )
+        return []
     loaded = []
     for path in embedding_files(embeddings_dir):
         token = path.stem

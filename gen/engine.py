@@ -24,7 +24,10 @@ Design points (see also INTERFACE.md "Images and seeds" and "Editing an image"):
 - `--stop` runs the full schedule of `steps` but interrupts the denoising loop after
   `effective_steps` (diffusers skips the remaining steps when `_interrupt` is set, then decodes), so the
   picture is the still-noisy intermediate. Jobs with a source image ignore it.
-- `--tile` switches the UNet's and VAE's convolutions to circular padding for the call (gen.tiling).
+- `--tile` switches the UNet's and VAE's convolutions to circular padding for the call (gen.tiling); an
+  SD3/FLUX transformer has no padded convolutions: there it is the VAE's alone.
+- SD 3/3.5 and FLUX.1 (gen.family) run the same way through their own pipelines (FLUX: no negative,
+  guidance is a transformer input; its noise packed as its pipeline packs it, gen.latents).
 - `--chaos` perturbs each image's text embedding and starting noise with seeded noise scaled by
   chaos/100 (gen.conditioning, gen.latents), so the four images differ more; chaos 0 is plain diffusers.
 - LoRAs and embeddings (gen.lora, gen.embeddings): a batch's LoRAs (one set and weights per batch) are
@@ -60,6 +63,7 @@ from PIL import Image
 from gen import inpaint
 from gen.conditioning import Conditioning, PromptEncoder, chaos_embeds
 from gen.embeddings import load_embeddings
+from gen.family import denoiser, is_transformer_family, pipeline_family
 from gen.inpaint import InpaintInput
 from gen.latents import (
     chaos_latents,
@@ -68,6 +72,7 @@ from gen.latents import (
     encode_source,
     generators,
     noise_latents,
+    pack_latents,
     source_image,
 )
 from gen.loader import INPAINT_CHANNELS
@@ -106,7 +111,7 @@ def _failed(r: GenRequest, failure: Failure, detail: str) -> GenResult:
 
 
 class DiffusersEngine:
-    """Engine protocol implementation over a loaded SD 1.x / SDXL text-to-image pipeline."""
+    """Engine protocol implementation over a loaded SD 1.x/2.x, SDXL, SD3 or FLUX text-to-image pipeline."""
 
     def __init__(
         self,
@@ -120,7 +125,7 @@ class DiffusersEngine:
         self.pipe = pipe_t2i
         self.model_id = model_id
         self.preview_interval = preview_interval
-        self.sdxl = getattr(pipe_t2i, "text_encoder_2", None) is not None
+        self.family = pipeline_family(pipe_t2i)
         self.loras = LoraSet(pipe_t2i, Path(loras_dir) if loras_dir is not None else None)
         # Before the prompt encoder exists: embeddings add tokens to the tokenizer and text encoder.
         self.embeddings = load_embeddings(
@@ -138,13 +143,16 @@ class DiffusersEngine:
 
     @property
     def native_resolution(self) -> int:
-        """The model's native size in pixels: 512 for SD 1.x, 1024 for SDXL (for `gen.base_resolution` 0)."""
-        return int(self.pipe.unet.config.sample_size) * int(self.pipe.vae_scale_factor)
+        """The model's native size in pixels: 512 for SD 1.x, 1024 for SDXL, SD3 and FLUX (for
+        `gen.base_resolution` 0). FLUX's transformer has no sample size; its pipeline fixes one."""
+        sample = denoiser(self.pipe).config.get("sample_size") or self.pipe.default_sample_size
+        return int(sample) * int(self.pipe.vae_scale_factor)
 
     @property
     def inpainting_model(self) -> bool:
         """A dedicated inpainting checkpoint (9-channel UNet): every job runs through `inpaint`."""
-        return int(self.pipe.unet.config.in_channels) == INPAINT_CHANNELS
+        unet = getattr(self.pipe, "unet", None)
+        return unet is not None and int(unet.config.in_channels) == INPAINT_CHANNELS
 
     @property
     def img2img(self) -> Any:
@@ -264,14 +272,14 @@ class DiffusersEngine:
         txt2img = not first.kind.needs_source
         stop = spec.effective_steps if (txt2img and spec.effective_steps < spec.steps) else None
         ctx = StepContext(
-            job_ids, tuple(offsets), stop, progress, is_cancelled, self.sdxl, self.preview_interval
+            job_ids, tuple(offsets), stop, progress, is_cancelled, self.family, self.preview_interval
         )
         if ctx.all_cancelled():
             raise GenerationCancelled("every job in the batch was cancelled")
         sizes = [r.image_count for r in batch]
         with (
             torch.no_grad(),
-            seamless([self.pipe.unet, self.pipe.vae], spec.tile),
+            seamless([denoiser(self.pipe), self.pipe.vae], spec.tile),
             decode_per_job(self.pipe.vae, sizes),
         ):
             if first.kind.is_inpaint:
@@ -299,7 +307,11 @@ class DiffusersEngine:
         return Conditioning.concat(conds)
 
     def _do_cfg(self, guidance_scale: float) -> bool:
-        return guidance_scale > 1 and self.pipe.unet.config.time_cond_proj_dim is None
+        """Classifier-free guidance (a negative pass) — never for FLUX, whose guidance is an input."""
+        if self.family == "flux":
+            return False
+        unet = getattr(self.pipe, "unet", None)
+        return guidance_scale > 1 and (unet is None or unet.config.time_cond_proj_dim is None)
 
     @staticmethod
     def _generators(batch: list[GenRequest]) -> list[torch.Generator]:
@@ -308,6 +320,8 @@ class DiffusersEngine:
     def _call(self, pipe: Any, batch: list[GenRequest], ctx: StepContext, **kwargs: Any) -> list[Image.Image]:
         """One pipeline call with what every call shares: steps, guidance, the step callback, PIL out."""
         spec = batch[0].spec
+        if "height" in kwargs:  # the pixel size FLUX's packed latents are unpacked at for previews
+            ctx.size = (int(kwargs["height"]), int(kwargs["width"]))
         out = pipe(
             **kwargs,
             num_inference_steps=spec.steps,
@@ -339,7 +353,7 @@ class DiffusersEngine:
         latents = None
         if any(chaos):  # otherwise let the pipeline draw the very same noise itself
             noise = noise_latents(self.pipe, gens, spec.height, spec.width, cond.embeds.dtype, self.device)
-            latents = chaos_latents(noise, seeds, chaos)
+            latents = pack_latents(self.pipe, chaos_latents(noise, seeds, chaos))
         kwargs = dict(cond.pipeline_kwargs(), generator=gens, latents=latents)
         if self.inpainting_model:
             blank = [inpaint.blank_input(spec.width, spec.height)] * len(batch)
@@ -368,15 +382,10 @@ class DiffusersEngine:
                 gens.extend(mine)
             cond = self._conditioning(batch, chaos=False)
             image = torch.cat(inits).to(cond.embeds.dtype)
-            return self._call(
-                self.img2img,
-                batch,
-                ctx,
-                **cond.pipeline_kwargs(),
-                image=image,
-                strength=strength,
-                generator=gens,
-            )
+            # SD3/FLUX img2img take the output size (FLUX would otherwise pack for its default 1024)
+            size = {"width": width, "height": height} if is_transformer_family(self.family) else {}
+            kwargs = dict(cond.pipeline_kwargs(), image=image, strength=strength, generator=gens, **size)
+            return self._call(self.img2img, batch, ctx, **kwargs)
 
     def _edit_call(self, batch: list[GenRequest], ctx: StepContext) -> list[Image.Image]:
         """Vary (Region), Zoom Out, Pan, Make Square: inpaint each job's canvas, paste the source back."""

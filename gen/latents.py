@@ -4,6 +4,11 @@ Seeds follow INTERFACE.md: image k of a job with seed S starts from `torch.Gener
 .manual_seed(S + k - 1)`. We draw from those generators exactly as diffusers does (`randn_tensor` with a
 generator list; VAE `latent_dist.sample(generator[k])` for img2img), so a plain diffusers call with the
 same generators gives the same pictures and each image can be reproduced alone.
+
+FLUX samples *packed* latents (each 2×2 patch of the 16 latent channels one 64-wide token); its
+`prepare_latents` draws the noise unpacked, at latent sizes rounded down to even, and packs it. We draw
+and perturb (`--chaos`) the same unpacked noise and pack it the same way (`pack_latents`), so chaos
+acts on the picture's layout for FLUX exactly as for the other families.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from gen.conditioning import chaos_generator
+from gen.family import pipeline_family
 
 # At chaos 100 the starting noise gets a smooth per-image field of 0.3× its spread (then renormalised).
 # White noise holds almost no energy at that scale, so this moves large-scale composition and colour
@@ -38,7 +44,17 @@ def noise_latents(
     f = pipe.vae_scale_factor
     # The VAE's channels, not the UNet's input: an inpainting UNet takes mask and masked image too.
     shape = (len(gens), pipe.vae.config.latent_channels, height // f, width // f)
+    if pipeline_family(pipe) == "flux":  # FluxPipeline.prepare_latents: even sizes, for 2×2 packing
+        shape = (*shape[:2], 2 * (height // (f * 2)), 2 * (width // (f * 2)))
     return randn_tensor(shape, generator=gens, device=device, dtype=dtype)
+
+
+def pack_latents(pipe: Any, latents: torch.Tensor) -> torch.Tensor:
+    """The latents as `pipe` samples them: FLUX's 2×2 patches as tokens; other families unchanged."""
+    if pipeline_family(pipe) != "flux":
+        return latents
+    b, c, h, w = latents.shape
+    return pipe._pack_latents(latents, b, c, h, w)
 
 
 def chaos_latents(latents: torch.Tensor, seeds: Sequence[int], chaos: Sequence[int]) -> torch.Tensor:
@@ -80,7 +96,7 @@ def encode_source(
     vae = pipe.vae
     pixels = pipe.image_processor.preprocess(image)
     upcast = (
-        getattr(pipe, "text_encoder_2", None) is not None
+        pipeline_family(pipe) == "sdxl"
         and vae.dtype == torch.float16
         and getattr(vae.config, "force_upcast", False)
     )
@@ -100,6 +116,9 @@ def encode_source(
         m = torch.tensor(mean, device=samples.device, dtype=dtype).view(1, -1, 1, 1)
         s = torch.tensor(std, device=samples.device, dtype=dtype).view(1, -1, 1, 1)
         return (samples - m) * vae.config.scaling_factor / s
+    shift = getattr(vae.config, "shift_factor", None)  # SD3, FLUX: (latents - shift) * scaling
+    if shift is not None:
+        samples = samples - shift
     return samples * vae.config.scaling_factor
 
 

@@ -1,17 +1,19 @@
-"""Load a Stable Diffusion pipeline once, from whatever `gen.model` names.
+"""Load a Stable Diffusion (1.x/2.x, SDXL, SD 3/3.5) or FLUX.1 pipeline once, from whatever `gen.model` names.
 
 `gen.model` may be:
 
 - `"tiny"`: the tiny random-weight model (gen/tiny.py), built once into `<data_dir>/models/tiny-sd` and
   reused — the offline default;
-- a local diffusers folder (with `model_index.json`);
+- a local diffusers folder (with `model_index.json`) of any of those families;
 - a single-file checkpoint (`.safetensors` / `.ckpt`, civitai style, original LDM key layout). Such a file
   holds weights only; the component configs and tokenizer come from `config_dir`, a local diffusers folder
   of the same architecture (e.g. a downloaded `stable-diffusion-v1-5` or SDXL base folder; for a tiny
   single file, the tiny folder). Without `config_dir` diffusers looks for its default configs for that
   architecture in the Hugging Face cache, which works offline only if they were fetched once. SD 1.x/2.x
   vs SDXL, and text-to-image vs inpainting (9 UNet input channels: its config folder must be an
-  inpainting model's too), are detected from the checkpoint's keys;
+  inpainting model's too), are detected from the checkpoint's keys. SD3 and FLUX ship as diffusers
+  folders; their single files (often the transformer alone) are refused with a ModelLoadError that
+  names the file and the family;
 - a Hugging Face id (`org/name`), loaded from the local Hugging Face cache (downloaded when online).
 
 Folders and ids go through `AutoPipelineForText2Image`; `img2img_pipeline()` and `inpaint_pipeline()` derive
@@ -32,6 +34,7 @@ from typing import Any
 
 import torch
 
+from gen.family import denoiser
 from gen.quiet import quiet_progress_bars
 from gen.tiny import INPAINT_CHANNELS, tiny_model_dir
 from imaginebot.core.modelinfo import TINY_MODEL
@@ -39,7 +42,15 @@ from imaginebot.core.modelinfo import TINY_MODEL
 log = logging.getLogger(__name__)
 
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
-SUPPORTED_CLASSES = ("StableDiffusionPipeline", "StableDiffusionXLPipeline")
+SUPPORTED_CLASSES = (
+    "StableDiffusionPipeline",
+    "StableDiffusionXLPipeline",
+    "StableDiffusion3Pipeline",
+    "FluxPipeline",
+)
+SUPPORTED_FAMILIES = "Stable Diffusion 1.x/2.x, SDXL, SD 3/3.5 and FLUX.1 models"
+# Original-layout key fragments of the transformer families, which load from diffusers folders only.
+SINGLE_FILE_TRANSFORMERS = (("joint_blocks.", "SD 3"), ("double_blocks.", "FLUX.1"))
 LATENT_CHANNELS = 4  # a text-to-image UNet's input channels (a dedicated inpainting one has INPAINT_CHANNELS)
 
 
@@ -122,6 +133,12 @@ def checkpoint_keys(path: Path) -> dict[str, tuple[int, ...]]:
 
 def detect_architecture(keys: dict[str, tuple[int, ...]], path: Path) -> str:
     """'sdxl' or 'sd' from original-layout key names; ModelLoadError for anything else."""
+    for fragment, label in SINGLE_FILE_TRANSFORMERS:
+        if any(fragment in k for k in keys):
+            raise ModelLoadError(
+                f"{path.name} is a {label} single-file checkpoint; imaginebot loads {label} models from "
+                "diffusers folders only (set gen.model to the model's diffusers folder or Hugging Face id)"
+            )
     if not any(k.startswith("model.diffusion_model.input_blocks.") for k in keys):
         sample = ", ".join(sorted(keys)[:2]) or "no tensors"
         raise ModelLoadError(
@@ -198,10 +215,11 @@ def _load_pretrained(ref: str, dtype: torch.dtype, *, local: bool) -> Any:
             class_name = json.loads(index.read_text(encoding="utf-8")).get("_class_name", "")
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"{index} is not valid JSON: {_one_line(exc)}") from exc
-        if not class_name.startswith("StableDiffusion") or "Upscale" in class_name:
+        known = class_name.startswith("StableDiffusion") or class_name == "FluxPipeline"
+        if not known or "Upscale" in class_name:
             raise ModelLoadError(
-                f"{ref} holds a {class_name or 'unknown'} pipeline; imaginebot runs Stable Diffusion 1.x/2.x "
-                "and SDXL models (unknown architecture)"
+                f"{ref} holds a {class_name or 'unknown'} pipeline; imaginebot runs {SUPPORTED_FAMILIES} "
+                "(unknown architecture)"
             )
     try:
         return AutoPipelineForText2Image.from_pretrained(ref, dtype=dtype)
@@ -242,11 +260,12 @@ def load_pipeline(
 ) -> Any:
     """Load the text-to-image pipeline for `model_ref` on `device`; see the module docstring for refs.
 
-    `compile` (CUDA only) puts the UNet in channels-last layout and wraps it with `torch.compile`.
+    `compile` (CUDA only) puts a UNet in channels-last layout and wraps the UNet or transformer with
+    `torch.compile`.
     Attention uses PyTorch's scaled-dot-product kernels (diffusers' default on torch ≥ 2).
     """
     quiet_progress_bars()
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+    import diffusers
 
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
@@ -268,11 +287,9 @@ def load_pipeline(
             raise ModelLoadError(f"model path {ref} does not exist")
         else:
             pipe = _load_pretrained(ref, torch_dtype, local=False)
-    supported = isinstance(pipe, StableDiffusionPipeline | StableDiffusionXLPipeline)
-    if not supported:  # e.g. a folder of another architecture that AutoPipeline knows
-        raise ModelLoadError(
-            f"{ref} loads as {type(pipe).__name__}; imaginebot runs Stable Diffusion 1.x/2.x and SDXL models"
-        )
+    supported = tuple(getattr(diffusers, name) for name in SUPPORTED_CLASSES)
+    if not isinstance(pipe, supported):  # e.g. a folder of another architecture that AutoPipeline knows
+        raise ModelLoadError(f"{ref} loads as {type(pipe).__name__}; imaginebot runs {SUPPORTED_FAMILIES}")
     if scheduler:
         set_scheduler(pipe, scheduler)
     try:
@@ -280,8 +297,10 @@ def load_pipeline(
     except RuntimeError as exc:
         raise ModelLoadError(f"cannot move the model to {dev}: {_one_line(exc)}") from exc
     if compile and dev.type == "cuda":
-        pipe.unet.to(memory_format=torch.channels_last)
-        pipe.unet.compile()
+        net = denoiser(pipe)
+        if getattr(pipe, "unet", None) is not None:
+            net.to(memory_format=torch.channels_last)
+        net.compile()
     pipe.set_progress_bar_config(disable=True)
     log.info("loaded %s (%s) on %s as %s", ref, type(pipe).__name__, dev, torch_dtype)
     return pipe

@@ -14,13 +14,15 @@ SDXL variant (`sdxl=True`): two text encoders (32 and 64 wide — different widt
 single-file loader can tell them apart), pooled + time-id conditioning ("text_time"), UNet 16/32/48.
 Its native resolution is kept at 512 (not SDXL's 1024) so it stays fast on a CPU.
 
+SD 3/3.5 and FLUX.1 (`family="sd3"` / `"flux"`): gen.tiny_families, with the same VAE skeleton.
+
 Inpainting variant (`inpainting=True`, with or without `sdxl`): a dedicated inpainting checkpoint's
 shape, a UNet with 9 input channels (noisy latents, the mask, the masked picture's latents), saved as
 StableDiffusion(XL)InpaintPipeline as such checkpoints are. The extra channels enter through the random
 conv_in weights only; the pass-through below works on the 4 latent channels.
 
 UNet and text encoders have random (seeded) weights. The VAE is random too, but laid over a designed
-skeleton (`_autoencoding_vae`): its main path averages 2×2 blocks on the way down and upsamples
+skeleton (gen.tiny_parts): its main path averages 2×2 blocks on the way down and upsamples
 smoothly on the way up, with the random residual branches scaled to a whisper. A purely random VAE
 is no autoencoder — decode(encode(x)) would have nothing to do with x — and img2img (variations,
 upscales) could not be tested; with the skeleton a picture survives the round trip, blurred, so a
@@ -41,11 +43,22 @@ from typing import Any
 import torch
 
 from gen.quiet import quiet_progress_bars
+from gen.tiny_parts import (
+    GN_BETA0,
+    GN_K,
+    GN_SLOPE,
+    RESIDUAL_SCALE,
+    VAE_GROUPS,
+    autoencoding_vae,
+    clip_text_encoder,
+    silu_at,
+)
 
 log = logging.getLogger(__name__)
 
 TINY_DIRNAME = "tiny-sd"
 INPAINT_CHANNELS = 9  # latents 4 + mask 1 + masked-image latents 4, as in SD's inpainting checkpoints
+TINY_FAMILIES = ("sd15", "sdxl", "sd3", "flux")  # SD3 and FLUX: gen.tiny_families
 
 SD_SCHEDULER: dict[str, Any] = {
     "num_train_timesteps": 1000,
@@ -54,104 +67,6 @@ SD_SCHEDULER: dict[str, Any] = {
     "beta_schedule": "scaled_linear",
     "steps_offset": 1,
 }
-
-
-# Residual branches (resnet conv2, attention out-projection) keep their random init times this.
-RESIDUAL_SCALE = 0.05
-# The VAE's GroupNorm → SiLU → conv_out tails are made (nearly) linear: channel 3 carries a large
-# constant K that dominates each group's mean and spread, so the normalisation becomes a fixed affine map
-# instead of a per-image one, and SiLU is used around β0 = 4 where it is close to a straight line.
-_K, _BETA0, _SLOPE = 200.0, 4.0, 0.1
-VAE_GROUPS = 2
-
-
-def _silu_at(x: float) -> tuple[float, float]:
-    """SiLU(x) and its derivative at x."""
-    s = 1.0 / (1.0 + float(torch.exp(torch.tensor(-x))))
-    return x * s, s * (1 + x * (1 - s))
-
-
-def _embed(conv: torch.nn.Conv2d, kernel: torch.Tensor) -> None:
-    """Channel c of the output = `kernel` applied to input channel c (for c < min(in, out)); else 0."""
-    conv.weight.zero_()
-    kh, kw = conv.weight.shape[-2:]
-    k = torch.zeros(kh, kw)
-    oh, ow = (kh - kernel.shape[0]) // 2, (kw - kernel.shape[1]) // 2
-    k[oh : oh + kernel.shape[0], ow : ow + kernel.shape[1]] = kernel
-    for c in range(min(conv.in_channels, conv.out_channels)):
-        conv.weight[c, c] = k
-    if conv.bias is not None:
-        conv.bias.zero_()
-
-
-def _linear_tail(norm: Any, conv_out: Any, mix: torch.Tensor) -> None:
-    """Make `conv_out(silu(norm(x)))` ≈ `mix @ x[0:3]` given channel 3 of x holds the constant _K."""
-    n = norm.num_channels // norm.num_groups  # channels in group 0: RGB, K and zeros
-    mu0, sigma = _K / n, _K * (n - 1) ** 0.5 / n
-    norm.weight.fill_(1.0)
-    norm.bias.zero_()
-    norm.weight[:3] = _SLOPE * sigma
-    norm.bias[:3] = _BETA0 + _SLOPE * mu0
-    # (The group mean also holds the image's average RGB / n: a small global shift, left as is.)
-    silu0, slope = _silu_at(_BETA0)
-    w = mix / (slope * _SLOPE)
-    conv_out.weight.zero_()
-    conv_out.bias.zero_()
-    rows = w.shape[0]
-    conv_out.weight[:rows, :3, 1, 1] = w
-    conv_out.bias[:rows] = -w.sum(dim=1) * silu0
-
-
-@torch.no_grad()
-def _autoencoding_vae(vae: Any, scaling_factor: float) -> None:
-    """Overlay the randomly initialised VAE with an averaging/upsampling skeleton (see module docstring)."""
-    from diffusers.models.attention_processor import Attention
-    from diffusers.models.downsampling import Downsample2D
-    from diffusers.models.resnet import ResnetBlock2D
-    from diffusers.models.upsampling import Upsample2D
-
-    one = torch.ones(1, 1)
-    for module in vae.modules():
-        m: Any = module  # diffusers' attribute types are looser than its annotations
-        if isinstance(module, ResnetBlock2D):
-            m.conv2.weight.mul_(RESIDUAL_SCALE)
-            m.conv2.bias.zero_()
-            if m.conv_shortcut is not None:
-                _embed(m.conv_shortcut, one)
-        elif isinstance(module, Attention):
-            m.to_out[0].weight.mul_(RESIDUAL_SCALE)
-            m.to_out[0].bias.zero_()
-        elif isinstance(module, Downsample2D) and m.conv is not None:
-            # stride-2 conv over rows/cols 2i..2i+2 (padded right/bottom): a 2×2 average of the block
-            _embed(m.conv, torch.tensor([[0.25, 0.25, 0.0], [0.25, 0.25, 0.0], [0.0, 0.0, 0.0]]))
-        elif isinstance(module, Upsample2D) and m.conv is not None:
-            # nearest ×2 then a [1 2 1]² / 16 blur: bilinear-like upsampling; the constant channel is
-            # only copied, so zero padding cannot erode it at the borders
-            b = torch.tensor([1.0, 2.0, 1.0])
-            _embed(m.conv, torch.outer(b, b) / 16)
-            m.conv.weight[3, 3] = 0.0
-            m.conv.weight[3, 3, 1, 1] = 1.0
-    _embed(vae.quant_conv, one)
-    _embed(vae.post_quant_conv, one)
-    # Encoder: RGB in channels 0-2, the constant in 3. Latents 0-2 = RGB, latent 3 = their mean, scaled
-    # so that an image of spread 0.5 gives *scaled* latents of spread 1; log-variance -30: exact sampling.
-    enc = vae.encoder
-    _embed(enc.conv_in, one)
-    enc.conv_in.weight[3].zero_()
-    enc.conv_in.bias[3] = _K
-    gain = 2.0 / scaling_factor
-    mix = torch.cat([torch.eye(3), torch.full((1, 3), 1 / 3)]) * gain
-    _linear_tail(enc.conv_norm_out, enc.conv_out, mix)
-    enc.conv_out.bias[4:] = -30.0
-    # Decoder: latents 0-2 → channels 0-2, latent 3 → channel 4, the constant in 3; RGB = latents / 2.
-    dec = vae.decoder
-    dec.conv_in.weight.zero_()
-    dec.conv_in.bias.zero_()
-    for c in range(3):
-        dec.conv_in.weight[c, c, 1, 1] = 1.0
-    dec.conv_in.weight[4, 3, 1, 1] = 1.0
-    dec.conv_in.bias[3] = _K
-    _linear_tail(dec.conv_norm_out, dec.conv_out, torch.eye(3) * (scaling_factor / 2))
 
 
 # How much of the deep UNet features (where time and text enter) the last layer's shortcut mixes in,
@@ -188,22 +103,22 @@ def _pass_through_unet(unet: Any) -> None:
     shortcut.bias.zero_()
     for c in range(lat):
         shortcut.weight[2 * c, skip + 2 * c] = 1.0
-        shortcut.bias[2 * c + 1] = _K
+        shortcut.bias[2 * c + 1] = GN_K
     last.conv2.weight.mul_(RESIDUAL_SCALE)
     last.conv2.bias.zero_()
     for name, module in unet.named_modules():
         if name.endswith("attn2.to_out.0"):
             module.weight.mul_(CROSS_ATTENTION_GAIN)
-    mu0 = sigma = _K / 2
+    mu0 = sigma = GN_K / 2
     norm.weight.fill_(1.0)
     norm.bias.zero_()
-    silu0, slope = _silu_at(_BETA0)
+    silu0, slope = silu_at(GN_BETA0)
     conv_out.weight.zero_()
     conv_out.bias.zero_()
     for c in range(lat):
-        norm.weight[2 * c] = _SLOPE * sigma
-        norm.bias[2 * c] = _BETA0 + _SLOPE * mu0
-        w = 1.0 / (slope * _SLOPE)
+        norm.weight[2 * c] = GN_SLOPE * sigma
+        norm.bias[2 * c] = GN_BETA0 + GN_SLOPE * mu0
+        w = 1.0 / (slope * GN_SLOPE)
         conv_out.weight[c, 2 * c, 1, 1] = w
         conv_out.bias[c] = -w * silu0
 
@@ -224,31 +139,8 @@ def _vae(seed: int, scaling_factor: float) -> Any:
         sample_size=512,
         scaling_factor=scaling_factor,
     )
-    _autoencoding_vae(vae, scaling_factor)
+    autoencoding_vae(vae, scaling_factor)
     return vae
-
-
-def _text_encoder(seed: int, *, width: int, projection: bool) -> Any:
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
-
-    from gen.tokenizer import VOCAB_SIZE
-
-    config = CLIPTextConfig(
-        vocab_size=VOCAB_SIZE,
-        hidden_size=width,
-        intermediate_size=width * 2,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        max_position_embeddings=77,
-        hidden_act="gelu" if projection else "quick_gelu",
-        projection_dim=width,
-        bos_token_id=49406,
-        eos_token_id=49407,
-        pad_token_id=49407,
-    )
-    torch.manual_seed(seed)
-    model = CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
-    return model.eval()
 
 
 def _unet_sd1(seed: int, cross_dim: int, in_channels: int = 4) -> Any:
@@ -297,19 +189,28 @@ def _unet_sdxl(seed: int, cross_dim: int, pooled_dim: int, in_channels: int = 4)
     return unet
 
 
-def build_tiny_pipeline(*, sdxl: bool = False, inpainting: bool = False, seed: int = 0) -> Any:
+def build_tiny_pipeline(
+    *, family: str | None = None, sdxl: bool = False, inpainting: bool = False, seed: int = 0
+) -> Any:
     """The tiny pipeline in memory (deterministic for a given seed): StableDiffusion(XL)Pipeline, or
-    StableDiffusion(XL)InpaintPipeline with a 9-channel UNet when `inpainting`."""
+    StableDiffusion(XL)InpaintPipeline with a 9-channel UNet when `inpainting`; `family` "sd3" or
+    "flux": the tiny StableDiffusion3Pipeline / FluxPipeline of gen.tiny_families."""
     from diffusers import EulerDiscreteScheduler, PNDMScheduler
 
     from gen.tokenizer import clip_tokenizer
 
+    family = _family(family, sdxl=sdxl, inpainting=inpainting)
+    if family in ("sd3", "flux"):
+        from gen.tiny_families import build_tiny_flux, build_tiny_sd3
+
+        return build_tiny_sd3(seed) if family == "sd3" else build_tiny_flux(seed)
+    sdxl = family == "sdxl"
     in_channels = INPAINT_CHANNELS if inpainting else 4
     if not sdxl:
         from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
 
         sd_class = StableDiffusionInpaintPipeline if inpainting else StableDiffusionPipeline
-        text_encoder = _text_encoder(seed + 1, width=32, projection=False)
+        text_encoder = clip_text_encoder(seed + 1, width=32, projection=False)
         return sd_class(
             vae=_vae(seed + 2, 0.18215),
             text_encoder=text_encoder,
@@ -324,8 +225,8 @@ def build_tiny_pipeline(*, sdxl: bool = False, inpainting: bool = False, seed: i
     from diffusers import StableDiffusionXLInpaintPipeline, StableDiffusionXLPipeline
 
     xl_class = StableDiffusionXLInpaintPipeline if inpainting else StableDiffusionXLPipeline
-    te1 = _text_encoder(seed + 1, width=32, projection=False)
-    te2 = _text_encoder(seed + 4, width=64, projection=True)
+    te1 = clip_text_encoder(seed + 1, width=32, projection=False)
+    te2 = clip_text_encoder(seed + 4, width=64, projection=True)
     return xl_class(
         vae=_vae(seed + 2, 0.13025),
         text_encoder=te1,
@@ -340,31 +241,45 @@ def build_tiny_pipeline(*, sdxl: bool = False, inpainting: bool = False, seed: i
     )
 
 
+def _family(family: str | None, *, sdxl: bool, inpainting: bool) -> str:
+    """The tiny model family asked for (`sdxl=True` is the older spelling of family "sdxl")."""
+    family = family or ("sdxl" if sdxl else "sd15")
+    if family not in TINY_FAMILIES or (sdxl and family != "sdxl"):
+        raise ValueError(f"unknown tiny model family {family!r} (use {', '.join(TINY_FAMILIES)})")
+    if inpainting and family not in ("sd15", "sdxl"):
+        raise ValueError(f"a tiny inpainting model is sd15 or sdxl only, not {family}")
+    return family
+
+
 def make_tiny_model(
     dir: str | Path,
     *,
+    family: str | None = None,
     sdxl: bool = False,
     inpainting: bool = False,
     single_file: str | Path | None = None,
     seed: int = 0,
 ) -> list[Path]:
-    """Write the tiny pipeline to `dir` (diffusers layout, model_index.json) and optionally `single_file`.
+    """Write the tiny pipeline of `family` (TINY_FAMILIES; default sd15, or sdxl with `sdxl=True`) to `dir`
+    (diffusers layout, model_index.json) and optionally `single_file`.
 
-    `inpainting` makes it a dedicated inpainting model (9-channel UNet; see the module docstring).
-
-    `single_file` gets the same weights as one original-layout (LDM/CompVis key names) .safetensors
-    checkpoint, the way civitai-style models ship; load it with
-    `from_single_file(path, config=str(dir))`. Returns the paths written.
+    `inpainting` (sd15/sdxl) makes it a dedicated inpainting model (9-channel UNet; see the module
+    docstring). `single_file` (sd15/sdxl) gets the same weights as one original-layout (LDM key names)
+    .safetensors checkpoint, as civitai-style models ship; load it with `from_single_file(path,
+    config=str(dir))`. Returns the paths written. ValueError for a combination that does not exist.
     """
     from gen.tokenizer import write_clip_tokenizer_files
 
+    family = _family(family, sdxl=sdxl, inpainting=inpainting)
+    if single_file is not None and family not in ("sd15", "sdxl"):
+        raise ValueError(f"a single-file export is sd15 or sdxl only, not {family}")
     quiet_progress_bars()
     folder = Path(dir)
-    pipe = build_tiny_pipeline(sdxl=sdxl, inpainting=inpainting, seed=seed)
+    pipe = build_tiny_pipeline(family=family, inpainting=inpainting, seed=seed)
     folder.mkdir(parents=True, exist_ok=True)
     pipe.save_pretrained(folder, safe_serialization=True)
     # Also the classic vocab.json/merges.txt pair, so older transformers versions read the tokenizer too.
-    for sub in ("tokenizer", "tokenizer_2") if sdxl else ("tokenizer",):
+    for sub in ("tokenizer", "tokenizer_2") if family in ("sdxl", "sd3") else ("tokenizer",):
         write_clip_tokenizer_files(folder / sub)
     written = [folder]
     if single_file is not None:

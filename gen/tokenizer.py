@@ -77,3 +77,34 @@ def clip_tokenizer(*, pad_token: str = EOS, model_max_length: int = 77) -> Any:
         pad_token=pad_token,
         model_max_length=model_max_length,
     )
+
+
+# The tiny T5 tokenizer's vocabulary: special tokens, single characters (word-initial and inner) and the
+# most frequent whole words of CLIP's vocabulary.
+T5_SPECIAL = ("<pad>", "</s>", "<unk>")
+T5_WORDS = 4000
+_T5_CHARS = [chr(c) for c in range(ord("!"), ord("~") + 1)]
+
+
+@lru_cache(maxsize=1)
+def t5_vocab() -> tuple[tuple[str, float], ...]:
+    """(piece, log-probability) pairs of the tiny T5 tokenizer; whole words outscore their spelling."""
+    vocab, _merges = clip_vocab_and_merges()
+    words = [t[:-4] for t in vocab if t.endswith("</w>") and len(t) > 5 and t[:-4].isalpha()]
+    pieces: list[tuple[str, float]] = [(t, 0.0) for t in T5_SPECIAL] + [("▁", -4.0)]
+    pieces += [("▁" + c, -6.0) for c in _T5_CHARS] + [(c, -6.0) for c in _T5_CHARS]
+    pieces += [("▁" + w, -5.0) for w in words[:T5_WORDS]]
+    return tuple(pieces)
+
+
+def t5_tokenizer() -> Any:
+    """A T5 tokenizer (SentencePiece-style Unigram model, `</s>` appended, `<pad>` = 0) built offline.
+
+    The real T5 vocabulary is a SentencePiece model that cannot be made without a download; this one is
+    a small Unigram vocabulary (`t5_vocab`) over the same machinery (transformers' `T5Tokenizer`, a
+    `tokenizers` Unigram model with Metaspace pre-tokenisation), so padding, truncation and
+    `save_pretrained`/`from_pretrained` behave as with a real T5 tokenizer.
+    """
+    from transformers import T5Tokenizer
+
+    return T5Tokenizer(vocab=list(t5_vocab()), extra_ids=0, model_max_length=512)

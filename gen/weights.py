@@ -29,7 +29,7 @@ def _blend(parts: Sequence[PromptPart]) -> Any:
     return Conjunction([Blend(prompts, [float(p.weight) for p in parts], normalize_weights=True)])
 
 
-def _normalised(parts: Sequence[PromptPart]) -> list[float]:
+def normalised_weights(parts: Sequence[PromptPart]) -> list[float]:
     total = sum(p.weight for p in parts)
     if total <= 0:
         raise ValueError("the weights of a multi-prompt must add up to more than zero")
@@ -91,7 +91,7 @@ class WeightedEncoder:
     @torch.no_grad()
     def encode(self, parts: Sequence[PromptPart]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(embeds (1, 77, dim), pooled (1, dim) for SDXL else None) for the weighted parts."""
-        weights = _normalised(parts)
+        weights = normalised_weights(parts)
         embeds = []
         for compel in self._compels:
             tensor, _options = compel.build_conditioning_tensor_for_conjunction(_blend(parts))

@@ -3,7 +3,8 @@
 `tiny_model_dir` is the SD 1.x tiny model in diffusers layout (plus the same weights as one
 original-layout `.safetensors`, `tiny_single_file`); `tiny_pipe` / `tiny_engine` load it once;
 `tiny_sdxl_dir` builds the SDXL variant and `tiny_inpaint_dir` a dedicated inpainting model (9-channel
-UNet) only for the tests that ask for them. Everything is offline.
+UNet) only for the tests that ask for them; `tiny_sd3_dir` and `tiny_flux_dir` the SD3 and FLUX models
+(gen.tiny_families). Everything is offline.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ __all__ = [
     "gen_request",
     "tiny_embeddings_dir",
     "tiny_engine",
+    "tiny_flux_dir",
     "tiny_inpaint_dir",
     "tiny_loras_dir",
     "tiny_model_dir",
     "tiny_pipe",
+    "tiny_sd3_dir",
     "tiny_sdxl_dir",
     "tiny_single_file",
 ]
@@ -78,6 +81,27 @@ def tiny_inpaint_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     args = argparse.Namespace(dir=str(root / "tiny-inpaint"), sdxl=False, inpainting=True, single_file=single)
     assert run_make_tiny_model(args) == 0
     return root / "tiny-inpaint"
+
+
+@pytest.fixture(scope="session")
+def tiny_sd3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny SD 3 model (StableDiffusion3Pipeline, diffusers layout)."""
+    from gen.tiny import make_tiny_model
+
+    folder = tmp_path_factory.mktemp("tiny-sd3") / "tiny-sd3"
+    make_tiny_model(folder, family="sd3")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_flux_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny FLUX.1 model (FluxPipeline, diffusers layout), written by `imaginebot make-tiny-model DIR
+    --family flux`."""
+    from imaginebot.app.cli import main
+
+    folder = tmp_path_factory.mktemp("tiny-flux") / "tiny-flux"
+    assert main(["make-tiny-model", str(folder), "--family", "flux"]) == 0
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -97,10 +97,10 @@ def test_unknown_architectures_are_clear(
 
     weird = tmp_path / "weird.safetensors"
     save_file({"double_blocks.0.img_attn.norm.key_norm.scale": torch.zeros(2)}, str(weird))
-    assert "unknown architecture" in _one_line_error(str(weird))
-    folder = tmp_path / "flux"
+    assert "FLUX.1 single-file checkpoint" in _one_line_error(str(weird))  # FLUX loads from folders
+    folder = tmp_path / "kandinsky"
     folder.mkdir()
-    (folder / "model_index.json").write_text(json.dumps({"_class_name": "FluxPipeline"}))
+    (folder / "model_index.json").write_text(json.dumps({"_class_name": "KandinskyV22Pipeline"}))
     assert "unknown architecture" in _one_line_error(str(folder))
     sdxl_configs = tmp_path / "xl"
     sdxl_configs.mkdir()

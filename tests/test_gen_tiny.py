@@ -102,10 +102,10 @@ def test_make_tiny_model_command(
     import gen.tiny
     from imaginebot.app.cli import main
 
-    calls: list[tuple[Path, bool, Path | None]] = []
+    calls: list[tuple[Path, str, Path | None]] = []
 
-    def fake(folder: Path, *, sdxl: bool = False, single_file: Path | None = None) -> list[Path]:
-        calls.append((folder, sdxl, single_file))
+    def fake(folder: Path, *, family: str, single_file: Path | None = None) -> list[Path]:
+        calls.append((folder, family, single_file))
         return [folder] + ([single_file] if single_file else [])
 
     monkeypatch.setattr(gen.tiny, "make_tiny_model", fake)
@@ -113,7 +113,7 @@ def test_make_tiny_model_command(
     assert (
         main(["make-tiny-model", str(out), "--sdxl", "--single-file", str(tmp_path / "m.safetensors")]) == 0
     )
-    assert calls == [(out, True, tmp_path / "m.safetensors")]
+    assert calls == [(out, "sdxl", tmp_path / "m.safetensors")]
     printed = capsys.readouterr().out
     assert "SDXL" in printed and str(out) in printed and "m.safetensors" in printed
     target = tmp_path / "file"

@@ -78,11 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     down.add_argument("revision")
     _add_config(down)
 
-    p = sub.add_parser("make-tiny-model", help="write a small random-weight Stable Diffusion pipeline")
+    p = sub.add_parser("make-tiny-model", help="write a small random-weight diffusion pipeline")
     p.add_argument("dir", metavar="DIR")
-    p.add_argument("--sdxl", action="store_true", help="an SDXL-shaped pipeline instead of SD 1.x")
-    p.add_argument("--inpainting", action="store_true", help="a dedicated inpainting model (9-channel UNet)")
-    p.add_argument("--single-file", metavar="FILE", help="also export the weights as one .safetensors file")
+    p.add_argument(
+        "--family", choices=["sd15", "sdxl", "sd3", "flux"], help="the model family (default: sd15)"
+    )
+    p.add_argument("--sdxl", action="store_true", help="the same as --family sdxl")
+    p.add_argument(
+        "--inpainting", action="store_true", help="a dedicated inpainting model (9-channel UNet; sd15/sdxl)"
+    )
+    p.add_argument(
+        "--single-file", metavar="FILE", help="also export the weights as one .safetensors file (sd15/sdxl)"
+    )
 
     _build_admin(sub)
 

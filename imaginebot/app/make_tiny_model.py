@@ -6,20 +6,31 @@ import argparse
 import sys
 from pathlib import Path
 
+FAMILY_LABELS = {"sd15": "SD 1.x", "sdxl": "SDXL", "sd3": "SD 3", "flux": "FLUX.1"}
+
 
 def run_make_tiny_model(args: argparse.Namespace) -> int:
-    """Write the tiny random-weight pipeline to args.dir (and args.single_file); print what was written."""
-    from gen.tiny import make_tiny_model
-
+    """Write the tiny random-weight pipeline of args.family (sd15, sdxl, sd3, flux; `--sdxl` is
+    `--family sdxl`) to args.dir (and args.single_file); print what was written."""
     target = Path(args.dir)
     single = Path(args.single_file) if getattr(args, "single_file", None) else None
+    sdxl, inpainting = bool(getattr(args, "sdxl", False)), bool(getattr(args, "inpainting", False))
+    family = getattr(args, "family", None) or ("sdxl" if sdxl else "sd15")
+    if sdxl and family != "sdxl":
+        print(f"imaginebot: --sdxl contradicts --family {family}", file=sys.stderr)
+        return 2
+    if family not in ("sd15", "sdxl") and (inpainting or single is not None):
+        option = "--inpainting" if inpainting else "--single-file"
+        print(f"imaginebot: {option} is for --family sd15 or sdxl, not {family}", file=sys.stderr)
+        return 2
     if target.exists() and not target.is_dir():
         print(f"imaginebot: {target} exists and is not a folder", file=sys.stderr)
         return 2
-    sdxl, inpainting = bool(getattr(args, "sdxl", False)), bool(getattr(args, "inpainting", False))
+    from gen.tiny import make_tiny_model
+
     options = {"inpainting": True} if inpainting else {}  # only when asked: the default model is unchanged
-    written = make_tiny_model(target, sdxl=sdxl, single_file=single, **options)
-    kind = ("SDXL" if sdxl else "SD 1.x") + (" inpainting" if inpainting else "")
+    written = make_tiny_model(target, family=family, single_file=single, **options)
+    kind = FAMILY_LABELS[family] + (" inpainting" if inpainting else "")
     print(f"wrote a tiny {kind} pipeline (diffusers layout) to {written[0]}")
     if len(written) > 1:
         print(f"wrote the same weights as one original-layout checkpoint to {written[1]}")
