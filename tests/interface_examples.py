@@ -23,4 +23,10 @@ INTERFACE_JOB: dict[str, Any] = {
     "model": "tiny",
     "loras": [],
     "draft": False,
+    "weird": 0,
+    "image_urls": [],
+    "iw": 1.0,
+    "sref": [],
+    "sw": 100,
+    "notes": [],  # one line on each parameter read but honoured differently or not at all
 }

@@ -180,3 +180,30 @@ def test_clashing_aliases_stop_parse(config: Path) -> None:
     result = run_parse(config, "a fox")
     assert result.returncode == 2 and result.stdout == ""
     assert "'b'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_midjourney_parameters_are_read_with_notes(config: Path) -> None:
+    stdin = (
+        "https://s.mj.run/Qx1 lineart symmetry::2, 8K matte --v 7 --style raw --q 2 --no text --no frame\n"
+        "a castle --w 1920 --h 1080 --uplight --hd\n"
+        "a castle --wings 3\n"
+    )
+    result = run_parse(config, stdin=stdin)
+    assert result.returncode == 2, result.stderr
+    first, second, third = lines(result)
+    job = first["jobs"][0]
+    assert job["prompt"] == "lineart symmetry::2, 8K matte" and job["image_urls"] == ["https://s.mj.run/Qx1"]
+    assert job["weights"] == [
+        {"text": "lineart symmetry", "weight": 2.0},
+        {"text": "8K matte", "weight": 1.0},
+    ]
+    assert (job["steps"], job["negative_prompt"], job["model"]) == (60, "text, frame", "tiny")
+    assert job["notes"] == [
+        "image prompt: the image URL at the start was read but not used yet; the text alone makes the images",
+        "--v 7: no model here has the alias v7, so the usual model is used",
+        "--style raw: imaginebot has no separate raw mode; a lower --stylize follows the text more "
+        "literally, ignored",
+    ]
+    job = second["jobs"][0]
+    assert job["aspect_ratio"] == "16:9" and len(job["notes"]) == 3
+    assert third["error"].startswith("--wings is not a known parameter")

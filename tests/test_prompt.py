@@ -26,10 +26,11 @@ from imaginebot.core.prompt_messages import PARAMETERS, known_parameters
 
 KNOWN = (
     "use --ar, --seed, --no, --chaos, --stylize, --quality, --stop, --tile, --repeat, "
-    "--model, --niji or --draft"
+    "--model, --niji, --draft or another Midjourney parameter like --v or --p"
 )
 AR_USE = "use two whole numbers from 1:4 to 4:1, like --ar 16:9"
 SEED_USE = "a whole number from 0 to 4294967295"
+Q_USE = ".25, .5, 1, 2 or 4"
 
 
 def one(text: str, limits: ParserLimits | None = None, defaults: UserDefaults | None = None) -> JobSpec:
@@ -93,6 +94,9 @@ ACCEPTED = [
     ("--quality 1", "quality", 1.0),
     ("--quality 1.0", "quality", 1.0),
     ("--quality 1.", "quality", 1.0),
+    ("--quality 2", "quality", 2.0),
+    ("--q 4", "quality", 4.0),
+    ("--q 4.0", "quality", 4.0),
     ("--q .5", "quality", 0.5),
     ("--Q 0.50", "quality", 0.5),
     ("--stop 10", "stop", 10),
@@ -122,7 +126,7 @@ def test_repeat_accepted(params: str, count: int) -> None:
 
 
 def test_quality_scales_steps() -> None:
-    assert [one(f"x --q {q}").steps for q in ("1", ".5", ".25")] == [30, 15, 8]
+    assert [one(f"x --q {q}").steps for q in ("1", ".5", ".25", "2", "4")] == [30, 15, 8, 60, 120]
     assert one("x --q .5", ParserLimits(steps=50)).steps == 25
 
 
@@ -139,7 +143,7 @@ def test_all_parameters_together() -> None:
 
 
 def test_every_parameter_is_known() -> None:
-    assert [p.name for p in PARAMETERS] == [
+    assert [p.name for p in PARAMETERS if p.listed] == [
         "ar",
         "seed",
         "no",
@@ -190,11 +194,11 @@ ERRORS = [
     ("a --s 2000", "--s 2000 is out of range: use a whole number from 0 to 1000"),
     ("a --s 1e3", "--s 1e3 is not valid: use a whole number from 0 to 1000"),
     # quality
-    ("a --quality 2", "--quality 2 is not valid: use .25, .5 or 1"),
-    ("a --quality 0", "--quality 0 is not valid: use .25, .5 or 1"),
-    ("a --quality .75", "--quality .75 is not valid: use .25, .5 or 1"),
-    ("a --quality high", "--quality high is not valid: use .25, .5 or 1"),
-    ("a --q 1 1", "--q 1 1 is not valid: use .25, .5 or 1"),
+    ("a --quality 3", f"--quality 3 is not valid: use {Q_USE}"),
+    ("a --quality 0", f"--quality 0 is not valid: use {Q_USE}"),
+    ("a --quality .75", f"--quality .75 is not valid: use {Q_USE}"),
+    ("a --quality high", f"--quality high is not valid: use {Q_USE}"),
+    ("a --q 1 1", f"--q 1 1 is not valid: use {Q_USE}"),
     # stop
     ("a --stop 9", "--stop 9 is out of range: use a whole number from 10 to 100"),
     ("a --stop 101", "--stop 101 is out of range: use a whole number from 10 to 100"),
@@ -208,13 +212,13 @@ ERRORS = [
     # unknown parameters
     ("a --foo", f"--foo is not a known parameter: {KNOWN}"),
     ("a --foo 3", f"--foo is not a known parameter: {KNOWN}"),
-    ("a --v 6", f"--v is not a known parameter: {KNOWN}"),
+    ("a --vv 6", f"--vv is not a known parameter: {KNOWN}"),
     ("a --ar16:9", f"--ar16:9 is not a known parameter: {KNOWN}"),
     (
         "a --ar 3:2 --niji",
         "--niji needs a model with the alias niji and there is none: use --model with one of tiny",
     ),
-    ("a --ar 3:2 --niji 6", "--niji takes no value"),
+    ("a --ar 3:2 --niji six", "--niji six is not valid: use nothing, or a niji version number like 6"),
     ("a --draft", "--draft is not available for model tiny: it has no draft profile, leave out --draft"),
     ("a --model", "--model needs a value: the name or alias of a model"),
     ("a --model sdxl", "--model sdxl is not a known model: use one of tiny"),
@@ -229,7 +233,7 @@ ERRORS = [
     ("a --chaos", "--chaos needs a value: a whole number from 0 to 100"),
     ("a --c", "--c needs a value: a whole number from 0 to 100"),
     ("a --stylize", "--stylize needs a value: a whole number from 0 to 1000"),
-    ("a --quality", "--quality needs a value: .25, .5 or 1"),
+    ("a --quality", f"--quality needs a value: {Q_USE}"),
     ("a --stop", "--stop needs a value: a whole number from 10 to 100"),
     ("a --repeat", "--repeat needs a value: a whole number from 1 to 4"),
     ("a --no", "--no needs a value: a comma-separated list of things to leave out, like --no text, people"),
@@ -243,7 +247,7 @@ ERRORS = [
     ("a --s 1 --stylize 2", "--stylize is given twice"),
     ("a --ar 1:1 --aspect 1:1", "--ar is given twice"),
     ("a --tile --tile", "--tile is given twice"),
-    ("a --no x --no y", "--no is given twice"),
+    ("a --v 6 --version 7", "--version is given twice"),
     ("a --r 1 --R 1", "--repeat is given twice"),
     # text
     ("", "the prompt has no text: describe the image before any parameters"),
@@ -313,12 +317,29 @@ def test_first_error_left_to_right() -> None:
 # --- em dash, text and parameter boundaries -----------------------------------------------------
 
 
-def test_em_dash_reads_as_double_dash() -> None:
+def test_em_dash_reads_as_double_dash_before_a_parameter_name() -> None:
     spec = one("a fox —ar 3:2 —seed 1 —no snow, ice —tile")
     assert (spec.aspect_ratio, spec.seed, spec.negative_prompt, spec.tile) == ("3:2", 1, "snow, ice", True)
-    assert one("a fox — ar").prompt == "a fox -- ar"
-    assert one("red—blue").prompt == "red--blue"
-    assert error_of("a —foo") == f"--foo is not a known parameter: {KNOWN}"
+    spec = one("a fox –ar 3:2 –s 750 —v 6")  # en dashes too
+    assert (spec.prompt, spec.aspect_ratio, spec.stylize) == ("a fox", "3:2", 750)
+    assert one("a fox —-ar 2:3").aspect_ratio == "2:3"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a fox — ar",
+        "red—blue",
+        "a —foo",
+        "Paris — the city of light",
+        "1920–1930 poster, art deco",
+        "a fox—ar",
+        "the end —artstation",
+        "rock – n – roll",
+    ],
+)
+def test_a_dash_in_ordinary_text_stays(text: str) -> None:
+    assert one(text).prompt == " ".join(text.split())
 
 
 @pytest.mark.parametrize(
@@ -329,7 +350,7 @@ def test_em_dash_reads_as_double_dash() -> None:
         ("a -- b", "a -- b"),
         ("a --5 b", "a --5 b"),
         ("a--ar 3:2", "a--ar 3:2"),
-        ("a —é b", "a --é b"),
+        ("a —é b", "a —é b"),
         ("fox, snow, night", "fox, snow, night"),
         ("hot dog::1.5 food::-1 --ar 1:1", "hot dog::1.5 food::-1"),
         ("a   ::2   b", "a ::2 b"),
@@ -379,7 +400,7 @@ def test_no_lists(params: str, negative: str) -> None:
         ("a::2.::b", [("a", 2.0), ("b", 1.0)]),
         ("a::2::b", [("a", 2.0), ("b", 1.0)]),
         ("::a", [("a", 1.0)]),
-        ("a::2x b", [("a", 1.0), ("2x b", 1.0)]),
+        ("a::2x b", [("a", 2.0), ("x b", 1.0)]),
         ("a:: 2 b", [("a", 1.0), ("2 b", 1.0)]),
         ("a::-0 b", [("a", 0.0), ("b", 1.0)]),
         ("a:b::3 c", [("a:b", 3.0), ("c", 1.0)]),
@@ -499,7 +520,7 @@ def test_partial_and_empty_defaults() -> None:
     [
         (UserDefaults(aspect_ratio="9:1"), f"--ar 9:1 is not a valid aspect ratio: {AR_USE}"),
         (UserDefaults(stylize=5000), "--stylize 5000 is out of range: use a whole number from 0 to 1000"),
-        (UserDefaults(quality=0.3), "--quality 0.3 is not valid: use .25, .5 or 1"),
+        (UserDefaults(quality=0.3), f"--quality 0.3 is not valid: use {Q_USE}"),
     ],
 )
 def test_bad_defaults_are_reported(defaults: UserDefaults, message: str) -> None:
@@ -757,7 +778,10 @@ def test_draft_errors() -> None:
 
 
 def test_flux_refuses_what_it_cannot_honour() -> None:
-    assert one("a fox in snow --model flux --ar 3:2", MODELS).width == dimensions("3:2", 1024)[0]
+    spec = one("a fox in snow --model flux --ar 3:2", MODELS)
+    assert (spec.width, spec.height) == dimensions("3:2", 1024, 16) == (1248, 832)  # ×16: 2×2 latent patches
+    assert dimensions("3:2", 1024) == (1256, 840)  # what an SD model gets
+    assert one("a fox --model flux --ar 16:9", MODELS).width % 16 == 0
     assert error_of("a fox --model flux --no snow", MODELS) == (
         "model flux (FLUX.1) does not support --no: leave out --no"
     )
@@ -765,6 +789,17 @@ def test_flux_refuses_what_it_cannot_honour() -> None:
         "model flux (FLUX.1) does not support :: weights: leave out :: weights"
     )
     assert one("a fox::2 snow --model anime --no rain", MODELS).negative_prompt == "rain"
+
+
+def test_embeddings_are_refused_for_families_that_cannot_use_them() -> None:
+    catalogue = _catalogue()
+    catalogue.embedding_files["easyneg"] = Path("/embeddings/easyneg.pt")
+    limits = ParserLimits(catalogue=catalogue)
+    assert error_of("a fox, easyneg --model flux", limits) == (
+        "model flux (FLUX.1) does not support the embedding easyneg: leave out the embedding easyneg"
+    )
+    assert one("a fox, easyneg --model anime", limits).prompt == "a fox, easyneg"
+    assert one("a fox, easynegative --model flux", limits).prompt == "a fox, easynegative"  # another word
 
 
 def test_limits_from_settings_build_the_catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

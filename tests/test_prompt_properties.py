@@ -77,6 +77,34 @@ PARAM_WORDS = st.sampled_from(
         "--draft",
         "tiny",
         "flux",
+        # Midjourney's other parameters, today's and 2022's
+        "--v",
+        "--version",
+        "7",
+        "6.1",
+        "--w",
+        "--h",
+        "--weird",
+        "1920",
+        "--p",
+        "--profile",
+        "--sref",
+        "--sw",
+        "--iw",
+        "--style",
+        "raw",
+        "--raw",
+        "--hd",
+        "--test",
+        "--uplight",
+        "--wallpaper",
+        "--sameseed",
+        "--exp",
+        "42000",
+        "–ar",
+        "—v",
+        "https://s.mj.run/x",
+        "<https://cdn.discordapp.com/a.png>",
     ]
 )
 PIECES = st.one_of(st.text(max_size=8), SPECIAL, PARAM_WORDS)
@@ -99,6 +127,9 @@ def _check(text: str, limits: ParserLimits) -> None:
         assert job.width % 8 == 0 and job.height % 8 == 0
         assert job.weights and sum(p.weight for p in job.weights) > 0
         assert all(math.isfinite(p.weight) for p in job.weights)
+        assert all(note and "\n" not in note and len(note) < 400 for note in job.notes)
+        assert 0 <= job.chaos <= 100 and 0 <= job.stylize <= 1000 and 0 <= job.weird <= 3000
+        assert JobSpec.from_json(job.to_json()) == job
 
 
 @PROFILE

@@ -57,14 +57,18 @@ class FamilyProfile:
     base_resolution: int
     negative_prompt: bool = True  # --no
     prompt_weights: bool = True  # a::2 b
+    embeddings: bool = True  # textual-inversion words (SD 1.x/2.x and SDXL text encoders only)
+    size_step: int = 8  # image sides are multiples of this (VAE ×8, and ×2 patches for the MMDiT families)
 
 
 FAMILY_PROFILES: dict[Family, FamilyProfile] = {
     "sd15": FamilyProfile("sd15", "Stable Diffusion 1.x", 512),
     "sd2": FamilyProfile("sd2", "Stable Diffusion 2.x", 768),
     "sdxl": FamilyProfile("sdxl", "SDXL", 1024),
-    "sd3": FamilyProfile("sd3", "Stable Diffusion 3", 1024),
-    "flux": FamilyProfile("flux", "FLUX.1", 1024, negative_prompt=False, prompt_weights=False),
+    "sd3": FamilyProfile("sd3", "Stable Diffusion 3", 1024, embeddings=False, size_step=16),
+    "flux": FamilyProfile(
+        "flux", "FLUX.1", 1024, negative_prompt=False, prompt_weights=False, embeddings=False, size_step=16
+    ),
     "unknown": FamilyProfile("unknown", "unknown family", 512),
 }
 

@@ -128,6 +128,9 @@ class LoraRef:
     weight: float = 1.0
 
 
+_STRING_TUPLES = ("image_urls", "sref", "notes")  # JobSpec fields stored as JSON lists of strings
+
+
 @dataclass(frozen=True, slots=True)
 class JobSpec:
     """One job as the prompt language describes it (the JOB object of `imaginebot parse`)."""
@@ -149,6 +152,12 @@ class JobSpec:
     model: str = ""  # the catalogue name the prompt chose (--model, --niji); "" = the configured default
     loras: tuple[LoraRef, ...] = ()  # in prompt order
     draft: bool = False  # --draft: the model's draft profile
+    weird: int = 0  # --weird / a lone --w (0-3000), applied as extra chaos (already in `chaos`)
+    image_urls: tuple[str, ...] = ()  # image prompts: the image URLs at the start of the prompt
+    iw: float = 1.0  # --iw: the image prompts' weight (0-3)
+    sref: tuple[str, ...] = ()  # --sref: style reference URLs or codes
+    sw: int = 100  # --sw: the style references' weight (0-1000)
+    notes: tuple[str, ...] = ()  # one line on each parameter read but honoured differently or not at all
 
     def to_json(self) -> dict[str, Any]:
         # Field by field rather than dataclasses.asdict (which deep-copies every value): this runs for
@@ -156,13 +165,19 @@ class JobSpec:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["weights"] = [{"text": p.text, "weight": p.weight} for p in self.weights]
         data["loras"] = [{"name": lo.name, "weight": lo.weight} for lo in self.loras]
+        for name in _STRING_TUPLES:
+            data[name] = list(data[name])
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JobSpec:
+        """The spec of `to_json`; a row stored before a field existed gets that field's default."""
         fields = dict(data)
         fields["weights"] = tuple(PromptPart(str(w["text"]), float(w["weight"])) for w in data["weights"])
         fields["loras"] = tuple(LoraRef(str(lo["name"]), float(lo["weight"])) for lo in data.get("loras", ()))
+        for name in _STRING_TUPLES:
+            if name in data:
+                fields[name] = tuple(str(item) for item in data[name] or ())
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in fields.items() if k in known})
 

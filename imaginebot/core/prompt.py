@@ -5,23 +5,30 @@ message (one sentence, see imaginebot.core.prompt_messages) says what is wrong a
 
 Order of work:
 
-1. `—` (an em dash, what phones type for `--`) is read as `--` everywhere.
-2. `{a, b}` permutations are expanded over the whole input, parameters included (prompt_expand).
-3. Each expansion is split on whitespace. The parameters start at the first token `--name` whose name
-   starts with a letter; each takes the tokens up to the next `--name` as its value. Everything before
-   is the text, whose whitespace runs collapse to one space.
+1. `{a, b}` permutations are expanded over the whole input, parameters included (prompt_expand).
+2. In each expansion an em or en dash (what phones type for `--`) directly before a parameter name is
+   read as `--` (prompt_compat); `<lora:…>` tags are taken out; image URLs at the start become the
+   job's image prompts.
+3. The rest is split on whitespace. The parameters start at the first token `--name` whose name
+   starts with a letter (prompt_params); each takes the tokens up to the next `--name` as its value.
+   Everything before is the text, whose whitespace runs collapse to one space.
 4. The text is split into `::` weighted parts; the parameters are checked, the user's defaults fill in
    what the prompt does not say, and the engine settings are derived:
 
    - width × height: w = sqrt(B² · W/H), h = sqrt(B² · H/W) for `--ar W:H` and the model's base
      resolution B, each rounded to the nearest multiple of 8 (ties up), so the area stays close to B².
-   - steps = max(1, floor(base_steps × quality + 0.5)): 30 base steps give 30 / 15 / 8 for
-     `--quality 1 / .5 / .25`.
+   - steps = max(1, floor(base_steps × quality + 0.5)): 30 base steps give 8 / 15 / 30 / 60 / 120 for
+     `--quality .25 / .5 / 1 / 2 / 4`.
    - guidance_scale from `--stylize` s, piecewise linear and rounded to 2 decimals:
      9 − 2·s/100 for s ≤ 100 (0 → 9.0, 100 → 7.0), then 7 − 4·(s − 100)/900 (1000 → 3.0). Low stylize
      follows the text closely; high stylize leaves the model more of its own taste.
 
 `--repeat N` yields N copies of each expansion, consecutively (p1, p1, p2, p2).
+
+Midjourney's other parameters, today's and 2022's, are read too (prompt_compat): honoured where
+imaginebot can (`--weird` as extra chaos, `--w W --h H` as an aspect ratio, `--v N` through a model
+alias, `--p` through `[styles.NAME]`), kept for the image inputs (image URLs, `--iw`, `--sref`, `--sw`),
+and otherwise noted: JobSpec.notes holds one line on each, which the CLI and /imagine show.
 
 Models and LoRAs (the catalogue, imaginebot.core.catalogue): `--model NAME` (a name or alias) or
 `--niji` (the model with the alias `niji`) choose the model, else the configured default. JobSpec.model
@@ -39,16 +46,20 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
+from imaginebot.core import prompt_compat as compat
 from imaginebot.core import prompt_messages as msg
 from imaginebot.core.catalogue import Catalogue
 from imaginebot.core.domain import JobSpec, LoraRef, PromptPart, UserDefaults
+from imaginebot.core.prompt_compat import PersonalStyle
 from imaginebot.core.prompt_expand import expand
-from imaginebot.core.prompt_messages import FLAGS, INT_RANGES, NAMES, PromptError
+from imaginebot.core.prompt_messages import INT_RANGES, PromptError
 from imaginebot.core.prompt_models import choose_model, take_loras
+from imaginebot.core.prompt_params import QUALITIES, Parameters, is_parameter, ratio, read_parameters
 from imaginebot.core.sizes import round8
 
 if TYPE_CHECKING:
@@ -56,6 +67,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ParserLimits",
+    "PersonalStyle",
     "PromptError",
     "dimensions",
     "guidance_for_stylize",
@@ -63,14 +75,10 @@ __all__ = [
     "steps_for_quality",
 ]
 
-EM_DASH = "\u2014"
-_WHOLE = re.compile(r"-?[0-9]+")
-_RATIO = re.compile(r"([0-9]+):([0-9]+)")
-_DECIMAL = re.compile(r"[0-9]+\.?[0-9]*|\.[0-9]+")
-_WEIGHT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?=\s|\Z)")
-_QUALITIES: dict[Decimal, float] = {Decimal("0.25"): 0.25, Decimal("0.5"): 0.5, Decimal("1"): 1.0}
-# Longer numbers than this are out of every range; it also keeps int() away from huge digit strings.
-_MAX_DIGITS = 30
+# A `::` weight: the number right after `::`, whatever follows it (`a::2, b` weighs `a` 2).
+_WEIGHT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+# What separates a weight from the next part's text and is not part of it.
+_PART_LEAD = " \t,;"
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,7 @@ class ParserLimits:
     steps: int = 30
     max_loras: int = 4
     catalogue: Catalogue = field(default_factory=Catalogue.single, compare=False)
+    styles: Mapping[str, PersonalStyle] = field(default_factory=dict, compare=False)  # [styles.NAME]
 
     def model_of(self, spec: JobSpec) -> str:
         """The catalogue name of the model `spec` runs on: its own, else the configured default."""
@@ -110,17 +119,29 @@ class ParserLimits:
             steps=settings.gen.steps,
             max_loras=settings.gen.max_loras,
             catalogue=models,
+            styles=compat.styles_from_settings(settings),
         )
+
+
+def _refuse_embeddings(
+    prompt: str, negative: object, model: str, family: str, catalogue: Catalogue
+) -> None:
+    """An embedding's word in the prompt or `--no` of a model whose family cannot use embeddings."""
+    words = re.findall(r"[^\s,.;:()\[\]{}]+", f"{prompt} {negative if isinstance(negative, str) else ''}")
+    for word in words:
+        if word in catalogue.embedding_files:
+            raise PromptError(msg.not_supported(f"the embedding {word}", model, family))
 
 
 # --- public helpers -----------------------------------------------------------------------------
 
 
-def dimensions(aspect_ratio: str, base_resolution: int) -> tuple[int, int]:
-    """(width, height) for `W:H` at base resolution B: area ≈ B², each side a multiple of 8."""
-    w, h = _ratio(aspect_ratio, "--ar")
+def dimensions(aspect_ratio: str, base_resolution: int, step: int = 8) -> tuple[int, int]:
+    """(width, height) for `W:H` at base resolution B: area ≈ B², each side a multiple of 8 (of 16 for
+    the families whose transformer works on 2×2 latent patches: `step`, FamilyProfile.size_step)."""
+    w, h = ratio(aspect_ratio, "--ar")
     area = float(base_resolution) ** 2
-    return round8(math.sqrt(area * w / h)), round8(math.sqrt(area * h / w))
+    return round8(math.sqrt(area * w / h), step), round8(math.sqrt(area * h / w), step)
 
 
 def guidance_for_stylize(stylize: int) -> float:
@@ -139,7 +160,7 @@ def parse_prompt(
     text: str, limits: ParserLimits = ParserLimits(), defaults: UserDefaults | None = None
 ) -> list[JobSpec]:
     """Every job `text` asks for, in order; PromptError (a message for a person) when it is not valid."""
-    expansions = expand(text.replace(EM_DASH, "--"), limits.max_permutations)
+    expansions = expand(text, limits.max_permutations)
     jobs: list[JobSpec] = []
     for variant in expansions:
         spec, repeat = _parse_one(variant, limits, defaults or UserDefaults())
@@ -150,48 +171,51 @@ def parse_prompt(
 # --- one expansion ------------------------------------------------------------------------------
 
 
-def _is_parameter(token: str) -> bool:
-    return len(token) > 2 and token.startswith("--") and token[2].isascii() and token[2].isalpha()
-
-
 def _parse_one(text: str, limits: ParserLimits, defaults: UserDefaults) -> tuple[JobSpec, int]:
-    text, loras = take_loras(text, limits.catalogue, limits.max_loras)
-    tokens = text.split()
-    start = next((i for i, t in enumerate(tokens) if _is_parameter(t)), len(tokens))
+    text, loras = take_loras(compat.normalize_dashes(text), limits.catalogue, limits.max_loras)
+    urls, tokens = compat.take_image_urls(text.split())
+    start = next((i for i, t in enumerate(tokens) if is_parameter(t)), len(tokens))
     prompt = " ".join(tokens[:start])
-    values = _read_parameters(tokens[start:], limits)
+    params = read_parameters(tokens[start:], limits.max_repeat, limits.catalogue)
     if not prompt:
-        raise PromptError(msg.no_text())
-    model, chosen = choose_model(values, limits.catalogue, defaults)
+        raise PromptError(msg.only_image_prompts() if urls else msg.no_text())
+    notes: dict[str, str] = {}
+    model, chosen = choose_model(params, limits.catalogue, defaults, notes)
+    styles, _ = compat.personal_styles(params, limits.styles, defaults, limits.catalogue, notes)
+    prompt, loras = compat.apply_styles(styles, prompt, loras, limits.max_loras)
     profile = model.profile
-    if "no" in values and not profile.negative_prompt:
+    if "no" in params and not profile.negative_prompt:
         raise PromptError(msg.not_supported("--no", model.name, profile.label))
     if "::" in prompt and not profile.prompt_weights:
         raise PromptError(msg.not_supported(":: weights", model.name, profile.label))
+    if not profile.embeddings and limits.catalogue.embedding_files:
+        _refuse_embeddings(prompt, params.get("no"), model.name, profile.label, limits.catalogue)
     weights = _weights(prompt)
 
-    aspect = values.get("ar")
+    aspect = compat.legacy_aspect(params, notes)
     if aspect is None:
         aspect = _aspect_text(defaults.aspect_ratio, "--ar") if defaults.aspect_ratio else "1:1"
-    stylize = _pick(values, "stylize", defaults.stylize, 100)
-    chaos = _pick(values, "chaos", defaults.chaos, 0)
-    stop = _pick(values, "stop", defaults.stop, 100)
-    quality = values.get("quality")
+    stylize = compat.legacy_stylize(params, notes)
+    stylize = stylize if stylize is not None else _pick(params, "stylize", defaults.stylize, 100)
+    weird, chaos = compat.weird_and_chaos(params, _pick(params, "chaos", defaults.chaos, 0), notes)
+    stop = _pick(params, "stop", defaults.stop, 100)
+    quality = params.get("quality")
     if quality is None:
         quality = _default_quality(defaults.quality)
-    tile = values.get("tile")
+    tile = params.get("tile")
     if tile is None:
         tile = bool(defaults.tile)
-    assert isinstance(aspect, str) and isinstance(quality, float) and isinstance(tile, bool)
+    assert isinstance(quality, float) and isinstance(tile, bool)
 
     is_default = model.name == limits.catalogue.default_name
-    width, height = dimensions(aspect, limits.base_resolution if is_default else model.base_resolution)
+    base = limits.base_resolution if is_default else model.base_resolution
+    width, height = dimensions(aspect, base, model.profile.size_step)
     steps = steps_for_quality(quality, model.steps or limits.steps)
-    if "stylize" in values or defaults.stylize is not None or model.guidance_scale is None:
+    if "stylize" in params or defaults.stylize is not None or model.guidance_scale is None:
         guidance = guidance_for_stylize(stylize)
     else:
         guidance = model.guidance_scale
-    draft = bool(values.get("draft"))
+    draft = bool(params.get("draft"))
     if draft:
         if model.draft is None:
             raise PromptError(msg.no_draft_profile(model.name))
@@ -201,15 +225,17 @@ def _parse_one(text: str, limits: ParserLimits, defaults: UserDefaults) -> tuple
             if lora not in limits.catalogue.lora_files:
                 raise PromptError(msg.unknown_lora(lora, limits.catalogue.describe_loras()))
             loras = [*loras, LoraRef(lora, 1.0)]
-    seed = values.get("seed")
+    image_weight, sref, sw = compat.image_references(params, urls, notes)
+    seed = compat.sameseed(params, notes)
+    compat.ignored_notes(params, notes)
     spec = JobSpec(
         prompt=prompt,
-        negative_prompt=str(values.get("no", "")),
+        negative_prompt=str(params.get("no") or ""),
         weights=weights,
         aspect_ratio=aspect,
         width=width,
         height=height,
-        seed=int(seed) if seed is not None else None,
+        seed=seed,
         chaos=chaos,
         stylize=stylize,
         quality=quality,
@@ -220,96 +246,25 @@ def _parse_one(text: str, limits: ParserLimits, defaults: UserDefaults) -> tuple
         model=model.name if chosen else "",
         loras=tuple(loras),
         draft=draft,
+        weird=weird,
+        image_urls=urls,
+        iw=image_weight,
+        sref=sref,
+        sw=sw,
+        notes=compat.ordered_notes(params, notes),
     )
-    return spec, int(values.get("repeat", 1))
-
-
-def _read_parameters(tokens: list[str], limits: ParserLimits) -> dict[str, str | int | float | bool]:
-    """The parameters' checked values by canonical name; tokens[0], if any, is a `--name`."""
-    out: dict[str, str | int | float | bool] = {}
-    i = 0
-    while i < len(tokens):
-        typed = tokens[i]
-        j = i + 1
-        while j < len(tokens) and not _is_parameter(tokens[j]):
-            j += 1
-        name = NAMES.get(typed[2:].lower())
-        if name is None:
-            raise PromptError(msg.unknown_parameter(typed))
-        if name in out:
-            raise PromptError(msg.given_twice(name))
-        out[name] = _value(name, "--" + typed[2:].lower(), tokens[i + 1 : j], limits)
-        i = j
-    return out
-
-
-def _value(name: str, typed: str, words: list[str], limits: ParserLimits) -> str | int | float | bool:
-    if name in FLAGS:
-        if words:
-            raise PromptError(msg.takes_no_value(typed))
-        return True
-    if not words:
-        raise PromptError(msg.needs_value(typed, name, limits.max_repeat))
-    value = " ".join(words)
-    if name == "no":
-        items = [item.strip() for item in value.split(",")]
-        kept = [item for item in items if item]
-        if not kept:
-            raise PromptError(msg.not_valid(typed, value, name, limits.max_repeat))
-        return ", ".join(kept)
-    if name == "ar":
-        return _aspect_text(value, typed)
-    if name == "model":
-        model = limits.catalogue.find(value)
-        if model is None:
-            raise PromptError(msg.unknown_model(typed, value, limits.catalogue.describe_names()))
-        return model.name
-    if len(words) > 1:
-        raise PromptError(msg.not_valid(typed, value, name, limits.max_repeat))
-    if name == "quality":
-        return _quality(value, typed, limits)
-    low, high = (1, limits.max_repeat) if name == "repeat" else INT_RANGES[name]
-    return _whole(value, typed, name, low, high, limits)
-
-
-def _whole(value: str, typed: str, name: str, low: int, high: int, limits: ParserLimits) -> int:
-    if not _WHOLE.fullmatch(value):
-        raise PromptError(msg.not_valid(typed, value, name, limits.max_repeat))
-    if len(value.lstrip("-").lstrip("0")) > _MAX_DIGITS:
-        raise PromptError(msg.out_of_range(typed, value, name, limits.max_repeat))
-    number = int(value)
-    if not low <= number <= high:
-        raise PromptError(msg.out_of_range(typed, value, name, limits.max_repeat))
-    return number
-
-
-def _quality(value: str, typed: str, limits: ParserLimits) -> float:
-    if _DECIMAL.fullmatch(value) and len(value) <= _MAX_DIGITS:
-        found = _QUALITIES.get(Decimal(value))
-        if found is not None:
-            return found
-    raise PromptError(msg.not_valid(typed, value, "quality", limits.max_repeat))
-
-
-def _ratio(value: str, typed: str) -> tuple[int, int]:
-    """`W:H` reduced by their gcd; PromptError unless both are positive and 1:4 ≤ W:H ≤ 4:1."""
-    m = _RATIO.fullmatch(value)
-    if m and len(value) <= 2 * _MAX_DIGITS:
-        w, h = int(m.group(1)), int(m.group(2))
-        if w > 0 and h > 0 and w <= 4 * h and h <= 4 * w:
-            g = math.gcd(w, h)
-            return w // g, h // g
-    raise PromptError(msg.not_valid(typed, value, "ar", 0))
+    return spec, params.integer("repeat") or 1
 
 
 def _aspect_text(value: str, typed: str) -> str:
-    w, h = _ratio(value, typed)
+    w, h = ratio(value, typed)
     return f"{w}:{h}"
 
 
-def _pick(values: dict[str, str | int | float | bool], name: str, default: int | None, fallback: int) -> int:
-    if name in values:
-        return int(values[name])
+def _pick(params: Parameters, name: str, default: int | None, fallback: int) -> int:
+    value = params.integer(name)
+    if value is not None:
+        return value
     if default is None:
         return fallback
     low, high = INT_RANGES[name]
@@ -321,7 +276,7 @@ def _pick(values: dict[str, str | int | float | bool], name: str, default: int |
 def _default_quality(default: float | None) -> float:
     if default is None:
         return 1.0
-    for allowed in _QUALITIES.values():
+    for allowed in QUALITIES.values():
         if default == allowed:
             return allowed
     raise PromptError(msg.not_valid("--quality", str(default), "quality", 0))
@@ -342,8 +297,8 @@ def _weights(prompt: str) -> tuple[PromptPart, ...]:
 
     parts: list[PromptPart] = []
     given: list[str] = []
-    for part_text, weight_text in zip(texts, raw, strict=True):
-        part = part_text.strip()
+    for n, (part_text, weight_text) in enumerate(zip(texts, raw, strict=True)):
+        part = part_text.strip() if n == 0 else part_text.lstrip(_PART_LEAD).strip()
         if not part:
             if weight_text is not None:
                 raise PromptError(msg.weight_without_text(weight_text))

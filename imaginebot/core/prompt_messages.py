@@ -17,17 +17,30 @@ class PromptError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Parameter:
-    """One parameter of the prompt language: its canonical name, aliases and what it takes."""
+    """One parameter of the prompt language: its canonical name, aliases and what it takes.
+
+    `value`: "required", "none" (a flag) or "optional" (`--niji` or `--niji 6`). `repeatable`: may be
+    given more than once (the values are merged). `listed`: named in the unknown-parameter message.
+    """
 
     name: str
     aliases: tuple[str, ...] = ()
     flag: bool = False
+    optional: bool = False
+    repeatable: bool = False
+    listed: bool = True
+
+
+def _quiet(name: str, *aliases: str, flag: bool = False, optional: bool = False) -> Parameter:
+    """A Midjourney parameter that is read (honoured or noted) but not named in the short list. A flag
+    of these may be repeated (`--upbeta --upbeta`, which Midjourney took): it means the same."""
+    return Parameter(name, aliases, flag=flag, optional=optional, repeatable=flag, listed=False)
 
 
 PARAMETERS: tuple[Parameter, ...] = (
     Parameter("ar", ("aspect",)),
     Parameter("seed"),
-    Parameter("no"),
+    Parameter("no", repeatable=True),
     Parameter("chaos", ("c",)),
     Parameter("stylize", ("s",)),
     Parameter("quality", ("q",)),
@@ -35,12 +48,56 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("tile", flag=True),
     Parameter("repeat", ("r",)),
     Parameter("model"),
-    Parameter("niji", flag=True),
+    Parameter("niji", optional=True),
     Parameter("draft", flag=True),
+    # Midjourney's parameters of today (honoured where imaginebot can, else noted).
+    _quiet("weird"),
+    _quiet("w"),  # --weird, or with --h the legacy width
+    _quiet("h"),  # the legacy height
+    _quiet("version", "v"),
+    _quiet("style"),
+    _quiet("raw", flag=True),
+    _quiet("exp"),
+    Parameter("profile", ("p", "personalize"), optional=True, repeatable=True, listed=False),
+    Parameter("sref", repeatable=True, listed=False),
+    _quiet("sw"),
+    _quiet("sv"),
+    _quiet("iw"),
+    _quiet("cref"),
+    _quiet("cw"),
+    _quiet("oref"),
+    _quiet("ow"),
+    _quiet("zoom"),
+    _quiet("video", flag=True),
+    _quiet("motion"),
+    _quiet("loop", flag=True),
+    _quiet("bs"),
+    _quiet("end"),
+    # Midjourney's past (2022-2023): accepted, mapped where there is a meaning, else noted.
+    _quiet("sameseed", optional=True),
+    *(
+        _quiet(name, flag=True)
+        for name in (
+            "hd",
+            "uplight",
+            "upbeta",
+            "upanime",
+            "test",
+            "testp",
+            "creative",
+            "beta",
+            "fast",
+            "relax",
+            "turbo",
+            "wallpaper",
+        )
+    ),
+    _quiet("vibe", optional=True),
 )
-
-# Parameters that take no value.
+# Parameters that take no value, and those whose value may be left out.
 FLAGS: frozenset[str] = frozenset(p.name for p in PARAMETERS if p.flag)
+OPTIONAL: frozenset[str] = frozenset(p.name for p in PARAMETERS if p.optional)
+REPEATABLE: frozenset[str] = frozenset(p.name for p in PARAMETERS if p.repeatable)
 
 # Every accepted spelling (lower case, without the dashes) -> its canonical name.
 NAMES: dict[str, str] = {alias: p.name for p in PARAMETERS for alias in (p.name, *p.aliases)}
@@ -51,15 +108,50 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "chaos": (0, 100),
     "stylize": (0, 1000),
     "stop": (10, 100),
+    "weird": (0, 3000),
+    "w": (0, 3000),
+    "h": (64, 8192),
+    "exp": (0, 100),
+    "sw": (0, 1000),
+    "sv": (1, 7),
+    "cw": (0, 100),
+    "ow": (1, 1000),
+    "bs": (1, 4),
+    "sameseed": (0, 4_294_967_295),
+}
+# Decimal parameters: canonical name -> (low, high).
+DECIMAL_RANGES: dict[str, tuple[str, str]] = {"iw": ("0", "3"), "zoom": ("1", "2")}
+# Parameters that take one word from a fixed set.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "style": ("raw", "4a", "4b", "4c", "expressive", "cute", "scenic", "original", "default", "a tuner code"),
+    "motion": ("low", "high"),
 }
 
 AR_ALLOWED = "two whole numbers from 1:4 to 4:1, like --ar 16:9"
-QUALITY_ALLOWED = ".25, .5 or 1"
+QUALITY_ALLOWED = ".25, .5, 1, 2 or 4"
 NO_ALLOWED = "a comma-separated list of things to leave out, like --no text, people"
 MODEL_ALLOWED = "the name or alias of a model"
 LORA_WEIGHT_MIN = -2
 LORA_WEIGHT_MAX = 2
 LORA_ALLOWED = "<lora:NAME> or <lora:NAME:W> with a lora weight W from -2 to 2"
+
+
+# What the parameters without a numeric range take.
+PHRASES: dict[str, str] = {
+    "ar": AR_ALLOWED,
+    "quality": QUALITY_ALLOWED,
+    "no": NO_ALLOWED,
+    "model": MODEL_ALLOWED,
+    "version": "a Midjourney version number like 6.1 or 7",
+    "niji": "nothing, or a niji version number like 6",
+    "profile": "nothing, or style codes like --p mystyle",
+    "sref": "image URLs or style codes, like --sref https://example.com/style.png",
+    "cref": "image URLs, like --cref https://example.com/character.png",
+    "oref": "an image URL, like --oref https://example.com/object.png",
+    "end": "an image URL",
+    "w": "a whole number from 0 to 3000 (--weird), or a width from 64 with --h",
+    "vibe": "nothing, or one word",
+}
 
 
 def whole_allowed(low: int, high: int) -> str:
@@ -68,23 +160,23 @@ def whole_allowed(low: int, high: int) -> str:
 
 def allowed(name: str, max_repeat: int) -> str:
     """What parameter `name` (canonical) accepts, as a phrase: `a whole number from 0 to 100`."""
-    if name == "ar":
-        return AR_ALLOWED
-    if name == "quality":
-        return QUALITY_ALLOWED
-    if name == "no":
-        return NO_ALLOWED
-    if name == "model":
-        return MODEL_ALLOWED
+    if name in PHRASES:
+        return PHRASES[name]
     if name == "repeat":
         return whole_allowed(1, max_repeat)
-    low, high = INT_RANGES[name]
-    return whole_allowed(low, high)
+    if name in DECIMAL_RANGES:
+        low, high = DECIMAL_RANGES[name]
+        return f"a number from {low} to {high}"
+    if name in CHOICES:
+        words = CHOICES[name]
+        return ", ".join(words[:-1]) + " or " + words[-1]
+    low_int, high_int = INT_RANGES[name]
+    return whole_allowed(low_int, high_int)
 
 
 def known_parameters() -> str:
-    names = [f"--{p.name}" for p in PARAMETERS]
-    return ", ".join(names[:-1]) + " or " + names[-1]
+    names = [f"--{p.name}" for p in PARAMETERS if p.listed]
+    return ", ".join(names) + " or another Midjourney parameter like --v or --p"
 
 
 # --- the messages -------------------------------------------------------------------------------
@@ -127,6 +219,10 @@ def no_text() -> str:
     return "the prompt has no text: describe the image before any parameters"
 
 
+def only_image_prompts() -> str:
+    return "the prompt has only image URLs: image prompts are not used yet, so describe the image in text too"
+
+
 def too_many_expansions(count: int | None, cap: int) -> str:
     """`count` None means more than can be counted sensibly (see prompt_expand.COUNT_CEILING)."""
     amount = f"{count}" if count is not None else "over a million"
@@ -146,6 +242,7 @@ def weight_too_large(weight: str) -> str:
 
 
 def weights_not_positive(total: str) -> str:
+    """Midjourney refuses a prompt whose `::` weights add up to zero or less; so does imaginebot."""
     return f"the :: weights add up to {total}; their sum must be positive"
 
 
@@ -158,6 +255,21 @@ def unknown_model(typed: str, value: str, known: str) -> str:
 
 def no_niji_model(known: str) -> str:
     return f"--niji needs a model with the alias niji and there is none: use --model with one of {known}"
+
+
+def bad_size(width: int, height: int) -> str:
+    """The legacy `--w W --h H` size whose ratio is outside what --ar allows."""
+    return (
+        f"--w {width} --h {height} is not a valid size: use a width and height from 64 whose ratio is "
+        f"from 1:4 to 4:1, or --ar"
+    )
+
+
+def style_lora_missing(style: str, lora: str, known: str) -> str:
+    return (
+        f"--p {shown(style)} uses <lora:{shown(lora)}>, which is not a known lora: ask the operator to fix "
+        f"[styles.{shown(style)}] (loras here: {known})"
+    )
 
 
 def model_chosen_twice() -> str:

@@ -1,4 +1,4 @@
-"""Which model and LoRAs a prompt asks for: `--model`/`--niji` (else the user's default, else the
+"""Which model and LoRAs a prompt asks for: `--model`/`--niji`/`--v` (else the user's default, else the
 bot's) and the `<lora:NAME:W>` tags, checked against the catalogue. Part of the prompt parser
 (imaginebot.core.prompt); torch-free."""
 
@@ -8,9 +8,11 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from imaginebot.core import prompt_messages as msg
+from imaginebot.core import prompt_notes
 from imaginebot.core.catalogue import Catalogue, CatalogueModel
 from imaginebot.core.domain import LoraRef, UserDefaults
 from imaginebot.core.prompt_messages import PromptError
+from imaginebot.core.prompt_params import Parameters
 
 _MAX_DIGITS = 30  # as the parser's other numbers
 _LORA_TAG = re.compile(r"<lora:([^<>:]*)(?::([^<>]*))?>", re.IGNORECASE)
@@ -19,25 +21,51 @@ _LORA_WEIGHT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
 
 def choose_model(
-    values: dict[str, str | int | float | bool], catalogue: Catalogue, defaults: UserDefaults
+    params: Parameters, catalogue: Catalogue, defaults: UserDefaults, notes: dict[str, str]
 ) -> tuple[CatalogueModel, bool]:
-    """The model the prompt asks for (`--model`, `--niji`), else the user's default, else the bot's;
-    and whether it was chosen (False: the configured default, which JobSpec.model leaves "")."""
-    if "model" in values and "niji" in values:
+    """The model the prompt asks for (`--model`, `--niji`, `--v`), else the user's default, else the
+    bot's; and whether it was chosen (False: the configured default, which JobSpec.model leaves "").
+
+    A bare `--niji` needs a model with the alias `niji`. `--niji N` and `--v N` (`--version N`) use the
+    model with the alias `nijiN` / `vN` (for `--v 6.1` also `v6`; for `--niji N` also `niji`) where the
+    operator defines one, else the usual model, with a note saying so."""
+    if "model" in params and "niji" in params:
         raise PromptError(msg.model_chosen_twice())
-    if "model" in values:
-        return catalogue.models[str(values["model"])], True
-    if "niji" in values:
-        niji = catalogue.with_alias("niji")
-        if niji is None:
+    version = params.get("version")
+    if "model" in params:
+        _overruled(params, "--model", notes)
+        return catalogue.models[str(params.get("model"))], True
+    niji = params.get("niji")
+    if niji is True:
+        model = catalogue.with_alias("niji")
+        if model is None:
             raise PromptError(msg.no_niji_model(catalogue.describe_names()))
-        return niji, True
+        _overruled(params, "--niji", notes)
+        return model, True
+    if niji is not None:
+        model = catalogue.with_alias(f"niji{niji}") or catalogue.with_alias("niji")
+        _overruled(params, "--niji", notes)
+        if model is not None:
+            return model, True
+        notes["niji"] = prompt_notes.version_unmapped("--niji", str(niji), f"niji{niji} or niji")
+    elif version is not None:
+        wanted = f"v{version}"
+        model = catalogue.with_alias(wanted) or catalogue.with_alias(wanted.split(".")[0])
+        if model is not None:
+            return model, True
+        notes["version"] = prompt_notes.version_unmapped(params.spelled("version"), str(version), wanted)
     preferred = getattr(defaults, "model", None)
     if isinstance(preferred, str) and preferred:
         found = catalogue.find(preferred)
         if found is not None:
             return found, True
     return catalogue.default, False
+
+
+def _overruled(params: Parameters, by: str, notes: dict[str, str]) -> None:
+    version = params.get("version")
+    if version is not None:
+        notes["version"] = prompt_notes.version_overruled(params.spelled("version"), str(version), by)
 
 
 def take_loras(text: str, catalogue: Catalogue, max_loras: int) -> tuple[str, list[LoraRef]]:

@@ -8,9 +8,9 @@ import math
 MAX_ASPECT = 4.0  # 4:1 either way
 
 
-def round8(value: float) -> int:
-    """The nearest multiple of 8 (halves round up, like `prompt.dimensions`), at least 8."""
-    return max(8, math.floor(value / 8 + 0.5) * 8)
+def round8(value: float, step: int = 8) -> int:
+    """The nearest multiple of 8 (or of `step`; halves round up, like `prompt.dimensions`), at least one."""
+    return max(step, math.floor(value / step + 0.5) * step)
 
 
 def area_size(aspect: float, base_resolution: int) -> tuple[int, int]:
