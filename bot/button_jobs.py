@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot import messages
+from bot.moderation import check_prompt
 from bot.replies import Refusal
 from bot.submit import delivery_target
 from db.records import JobRecord
@@ -125,6 +126,7 @@ async def enqueue_for(bot: ImagineBot, interaction: discord.Interaction, ask: As
     job = await source_job(bot, interaction, ask.action, ask.job_id, ask.index)
     spec, ar = job.spec, None
     if ask.prompt is not None:
+        await check_prompt(bot, interaction, ask.prompt)  # a Remix / zoom / region prompt: moderated too
         defaults = await bot.queue.admission.get_settings(user_id)
         spec, ar = reprompt(job.spec, ask.prompt, bot.limits, defaults)
     if ask.action in GRID_ACTIONS:

@@ -213,8 +213,8 @@ class Delivery(commands.Cog):
             return None
         if job.progress_message_id:
             msg = self._channel(job).get_partial_message(job.progress_message_id)
-            try:
-                await msg.edit(content=f"<@{job.user_id}> {text}", attachments=[],
+            try:  # view=None: the Cancel button goes with the progress
+                await msg.edit(content=f"<@{job.user_id}> {text}", attachments=[], view=None,
                                allowed_mentions=owner_only(job.user_id))
                 return int(job.progress_message_id)
             except (discord.Forbidden, discord.NotFound) as exc:

@@ -18,7 +18,7 @@ from db.errors import (
     SourceImageMissing,
     UserNotFound,
 )
-from db.records import CancelOutcome, JobRecord, QuotaInfo
+from db.records import JobRecord
 from imaginebot.core.domain import Failure, JobKind, JobStatus
 from imaginebot.core.edits import EditAction, EditPlan
 
@@ -31,13 +31,13 @@ PAN_ARROWS = {EditAction.PAN_LEFT: "⬅️", EditAction.PAN_RIGHT: "➡️", Edi
               EditAction.PAN_DOWN: "⬇️"}
 
 
-def _p(prompt: str) -> str:
+def shown_prompt(prompt: str) -> str:
     """A prompt as shown in a message: shortened, its markdown shown as typed, and no mention in it
     that could ping (`@everyone`, `<@id>`, `<@&role>` get a zero-width space after the `@`)."""
-    return _shown(prompt if len(prompt) <= PROMPT_SHOWN else prompt[: PROMPT_SHOWN - 1] + "…")
+    return shown(prompt if len(prompt) <= PROMPT_SHOWN else prompt[: PROMPT_SHOWN - 1] + "…")
 
 
-def _shown(text: str) -> str:
+def shown(text: str) -> str:
     """Text typed by a person (a prompt, a file name): its markdown shown as typed, no mention pings."""
     return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
 
@@ -62,10 +62,14 @@ def _kind(kind: JobKind, edit: EditPlan | None = None) -> str:
 
 def queued(
     prompt: str, user_id: int, position: int | None, kind: JobKind = JobKind.IMAGINE,
-    edit: EditPlan | None = None,
+    edit: EditPlan | None = None, notes: Sequence[str] = (),
 ) -> str:
+    """The public "Queued" message, with up to 4 of the prompt's notes (JobSpec.notes) under it."""
     where = f"Queued — position {position}" if position else "Starting…"
-    return f"**{_p(prompt)}**{_kind(kind, edit)} — <@{user_id}> {where}"
+    lines = [f"\n-# ℹ️ {shown(n)}" for n in notes[:4]]
+    if len(notes) > 4:
+        lines.append(f"\n-# ℹ️ …{len(notes) - 4} more")
+    return f"**{shown_prompt(prompt)}**{_kind(kind, edit)} — <@{user_id}> {where}{''.join(lines)}"
 
 
 def queued_private(jobs: int, position: int | None) -> str:
@@ -77,19 +81,19 @@ def queued_private(jobs: int, position: int | None) -> str:
 def progress(
     prompt: str, user_id: int, percent: int, kind: JobKind = JobKind.IMAGINE, edit: EditPlan | None = None
 ) -> str:
-    return f"**{_p(prompt)}**{_kind(kind, edit)} — <@{user_id}> ({percent}%)"
+    return f"**{shown_prompt(prompt)}**{_kind(kind, edit)} — <@{user_id}> ({percent}%)"
 
 
 def result_grid(
     prompt: str, user_id: int, seed: int, kind: JobKind = JobKind.IMAGINE, edit: EditPlan | None = None
 ) -> str:
-    return f"**{_p(prompt)}**{_kind(kind, edit)} — <@{user_id}> (seed {seed})"
+    return f"**{shown_prompt(prompt)}**{_kind(kind, edit)} — <@{user_id}> (seed {seed})"
 
 
 def result_upscale(prompt: str, user_id: int, index: int, kind: JobKind = JobKind.UPSCALE) -> str:
     """U<k>'s answer names its image; a second upscale names itself ("Upscale (Subtle)")."""
     shown = f"Image #{index}" if kind is JobKind.UPSCALE else what(kind)
-    return f"**{_p(prompt)}** — {shown} <@{user_id}>"
+    return f"**{shown_prompt(prompt)}** — {shown} <@{user_id}>"
 
 
 def refusal(err: QueueRefusal) -> str:
@@ -165,11 +169,11 @@ def failure(reason: Failure | None, detail: str | None) -> str:
 
 
 def failed(prompt: str, reason: str) -> str:
-    return f"**{_p(prompt)}** — ❌ {reason} Try again in a moment."
+    return f"**{shown_prompt(prompt)}** — ❌ {reason} Try again in a moment."
 
 
 def cancelled(prompt: str) -> str:
-    return f"**{_p(prompt)}** — cancelled."
+    return f"**{shown_prompt(prompt)}** — cancelled."
 
 
 def refused(message: str) -> str:
@@ -249,7 +253,7 @@ def banned_line(reason: str | None) -> str:
 
 
 def job_line(job_id: str, prompt: str, state: str) -> str:
-    return f"• `{job_id}` {_p(prompt[:80])} — {state}"
+    return f"• `{job_id}` {shown_prompt(prompt[:80])} — {state}"
 
 
 def settings_saved(summary: str) -> str:
@@ -294,21 +298,21 @@ def models_list(models: list[ModelLine], loras: list[str], embeddings: list[str]
     (`<lora:NAME:W>`) and embeddings (words) by name. Names are escaped: files are named by operators."""
     lines = ["**Models** (`--model NAME`; `/settings model:` sets your default)"]
     for name, aliases, family, description, default in models[:MAX_MODEL_LINES]:
-        line = f"• **{_shown(name)}**"
+        line = f"• **{shown(name)}**"
         if aliases:
-            line += " (" + ", ".join(f"`--{a}`" if a == "niji" else _shown(a) for a in aliases) + ")"
-        line += f" — {_shown(family)}"
+            line += " (" + ", ".join(f"`--{a}`" if a == "niji" else shown(a) for a in aliases) + ")"
+        line += f" — {shown(family)}"
         if description:
-            line += f" — {_shown(description)}"
+            line += f" — {shown(description)}"
         if default:
             line += " — *default*"
         lines.append(line)
     if len(models) > MAX_MODEL_LINES:
         lines.append(more_lines(len(models) - MAX_MODEL_LINES))
-    shown_loras = ", ".join(_shown(n) for n in loras) or "none"
+    shown_loras = ", ".join(shown(n) for n in loras) or "none"
     lines.append(f"**LoRAs** (`<lora:NAME:W>`, W from -2 to 2): {shown_loras}")
     if embeddings:
-        lines.append("**Embeddings** (use the word in a prompt): " + ", ".join(_shown(n) for n in embeddings))
+        lines.append("**Embeddings** (use the word in a prompt): " + ", ".join(shown(n) for n in embeddings))
     return "\n".join(lines)
 
 
@@ -327,70 +331,3 @@ def job_state(job: JobRecord) -> str:
 
 def more_lines(n: int) -> str:
     return f"… and {n} more"
-
-
-# --------------------------------------------------------------------------------------------- /admin
-
-CANCELLED = {
-    CancelOutcome.REFUNDED: "cancelled before it started; its quota was refunded.",
-    CancelOutcome.STOPPING: "cancelled; it stops within a second or two.",
-    CancelOutcome.ALREADY_FINISHED: "had already finished; nothing changed.",
-}
-
-
-def admin_quota(info: QuotaInfo, *, changed: bool = False) -> str:
-    done = "✅ " if changed else ""
-    override = " (set for them)" if info.limit_overridden else ""
-    ban = f" — **banned**{': ' + info.ban_reason if info.ban_reason else ''}" if info.banned else ""
-    text = (f"{done}<@{info.user_id}>: {info.used_today}/{info.daily_limit}{override} used today, "
-            f"{info.left_today} left; {info.queued} queued, {info.running} running{ban}")
-    g = info.guild
-    if g is None:
-        return text
-    limit = f"{g.daily_limit} a day" if g.daily_limit is not None else "none"
-    here_ban = f" — **banned here**{': ' + g.ban_reason if g.ban_reason else ''}" if g.banned else ""
-    return (f"{text}\nOn this server: limit {limit}, {g.used_today} used today — "
-            f"effective limit **{info.effective_limit}** a day{here_ban}")
-
-
-def admin_banned(user_id: int, reason: str, dropped: int, *, here: bool = False) -> str:
-    why = f": {reason}" if reason else "."
-    where = " on this server" if here else ""
-    extra = f" {dropped} waiting job(s) cancelled and refunded." if dropped else ""
-    return f"⛔ <@{user_id}> is banned{where}{why}{extra}"
-
-
-def admin_unbanned(user_id: int, *, here: bool = False) -> str:
-    if here:
-        return (f"✅ <@{user_id}> may generate images on this server again "
-                "(a ban by the bot's operators stays).")
-    return f"✅ <@{user_id}> may generate images again."
-
-
-def admin_queue(jobs: list[JobRecord], *, paused: bool, shown: int) -> str:
-    head = "⏸️ The queue is paused.\n" if paused else ""
-    if not jobs:
-        return head + "The queue is empty."
-    lines = [_admin_queue_line(j) for j in jobs[:shown]]
-    more = "\n" + more_lines(len(jobs) - shown) if len(jobs) > shown else ""
-    return head + "\n".join(lines) + more
-
-
-def _admin_queue_line(job: JobRecord) -> str:
-    where = f"#{job.position}" if job.position else f"{job.progress}%"
-    prompt = _p(job.spec.prompt[:60])
-    return f"`{job.id}` {job.status.value} {where} <@{job.user_id}> {job.kind.value}: {prompt}"
-
-
-def admin_cancelled(job_id: str, outcome: CancelOutcome) -> str:
-    return f"✅ Job `{job_id}` {CANCELLED[outcome]}"
-
-
-def admin_paused(*, here: bool = False) -> str:
-    if here:
-        return "⏸️ New jobs from this server are refused until /admin resume; queued ones still run."
-    return "⏸️ The queue is paused: no new jobs are accepted until /admin resume; queued ones still run."
-
-
-def admin_resumed(*, here: bool = False) -> str:
-    return "▶️ This server's jobs are accepted again." if here else "▶️ The queue is running again."

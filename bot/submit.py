@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot import messages
+from bot.cancelling import cancel_view
 from bot.client import DB_GATE
+from bot.moderation import check_timeout
 from bot.replies import Refusal, ack_budget, defer_privately, owner_only, reply_ephemeral
 from db.errors import QueueRefusal
 from db.records import DeliveryTarget, JobRecord
@@ -68,6 +70,7 @@ class _Queued:
 async def _submit(bot: ImagineBot, interaction: discord.Interaction, make_jobs: MakeJobs) -> list[JobRecord]:
     async def enqueue() -> _Queued:
         async with bot.db_gate:
+            await check_timeout(bot, interaction)  # a moderation timeout: nothing is submitted until it ends
             jobs = list(await make_jobs())
             # Until its progress message is known, delivery leaves a job alone (marked in the same step
             # as the enqueue returns, so a fast worker cannot finish it unnoticed).
@@ -131,14 +134,15 @@ async def _announce(
     if deferred:
         await reply_ephemeral(interaction, messages.queued_private(len(queued.jobs), queued.positions[0]))
     for n, (job, position) in enumerate(zip(queued.jobs, queued.positions, strict=True)):
-        text = messages.queued(job.spec.prompt, job.user_id, position, job.kind, job.edit)
+        text = messages.queued(job.spec.prompt, job.user_id, position, job.kind, job.edit, job.spec.notes)
         try:
             if n == 0 and not deferred and not interaction.response.is_done():
                 response = await interaction.response.send_message(
-                    text, allowed_mentions=owner_only(job.user_id))
+                    text, allowed_mentions=owner_only(job.user_id), view=cancel_view(job.id))
                 message_id = response.message_id or (await interaction.original_response()).id
             else:
-                message_id = (await channel.send(text, allowed_mentions=owner_only(job.user_id))).id
+                message_id = (await channel.send(
+                    text, allowed_mentions=owner_only(job.user_id), view=cancel_view(job.id))).id
         except discord.HTTPException as exc:
             log.warning("job %s: could not post its progress message (%s)", job.id, exc)
             continue

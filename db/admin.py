@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from db.database import RELEASED, Database
 from db.errors import JobNotFound, UserNotFound
 from db.guilds import Guilds
-from db.models import AdminAudit, Job, JobPreview, QueueState, User
+from db.models import AdminAudit, Job, JobPreview, QueueState, Strike, User
 from db.quota import Quotas
 from db.records import CancelOutcome, QuotaInfo
 from imaginebot.core.domain import Failure, JobStatus
@@ -29,13 +29,18 @@ class Admin:
         self._guilds = guilds
 
     async def _audit(
-        self, conn: AsyncConnection, actor: str, action: str, target: str, reason: str = ""
+        self,
+        conn: AsyncConnection,
+        actor: str,
+        action: str,
+        target: str,
+        reason: str = "",
+        *,
+        user_id: int | None = None,
+        guild_id: int | None = None,
     ) -> None:
-        await conn.execute(
-            self._db.insert(AdminAudit).values(
-                at=self._db.now(), actor=actor, action=action, target=target, reason=reason
-            )
-        )
+        """One audit row: `user_id` is the member the action concerns, `guild_id` where it applies."""
+        await audit(self._db, conn, actor, action, target, reason, user_id=user_id, guild_id=guild_id)
 
     async def _existing_user(self, conn: AsyncConnection, user_id: int) -> None:
         if await self._quotas.user(conn, user_id) is None:
@@ -54,7 +59,10 @@ class Admin:
                 await conn.execute(update(User).where(User.id == user_id).values(daily_limit=daily_limit))
             else:
                 await self._guilds.set_member(conn, guild_id, user_id, daily_limit=daily_limit)
-            await self._audit(conn, actor, "quota_set", _target(user_id, guild_id), str(daily_limit))
+            await self._audit(
+                conn, actor, "quota_set", _target(user_id, guild_id), str(daily_limit),
+                user_id=user_id, guild_id=guild_id,
+            )
             return await self._info(conn, user_id, guild_id)
 
     async def _info(self, conn: AsyncConnection, user_id: int, guild_id: int | None) -> QuotaInfo:
@@ -74,7 +82,9 @@ class Admin:
                 )
             else:
                 await self._guilds.set_member(conn, guild_id, user_id, daily_limit=None)
-            await self._audit(conn, actor, "quota_reset", _target(user_id, guild_id))
+            await self._audit(
+                conn, actor, "quota_reset", _target(user_id, guild_id), user_id=user_id, guild_id=guild_id
+            )
             return await self._info(conn, user_id, guild_id)
 
     async def ban(self, user_id: int, *, reason: str = "", actor: str, guild_id: int | None = None) -> int:
@@ -113,13 +123,16 @@ class Admin:
                 .scalars()
                 .all()
             )
-            await self._audit(conn, actor, "ban", _target(user_id, guild_id), reason)
+            await self._audit(
+                conn, actor, "ban", _target(user_id, guild_id), reason, user_id=user_id, guild_id=guild_id
+            )
         return len(cancelled)
 
     async def unban(
         self, user_id: int, *, reason: str = "", actor: str, guild_id: int | None = None
     ) -> None:
-        """Lift a ban; with `guild_id`, only that guild's (a global ban stays). Raises UserNotFound."""
+        """Lift a ban; with `guild_id`, only that guild's (a global ban stays). The member's moderation
+        strikes in that scope are forgotten too (a fresh start, see db.moderation). Raises UserNotFound."""
         async with self._db.write() as conn:
             if guild_id is None:
                 await self._existing_user(conn, user_id)
@@ -130,7 +143,11 @@ class Admin:
                 if await self._guilds.member(conn, guild_id, user_id) is None:
                     raise UserNotFound(user_id)
                 await self._guilds.set_member(conn, guild_id, user_id, banned=False, ban_reason=None)
-            await self._audit(conn, actor, "unban", _target(user_id, guild_id), reason)
+            scope = 0 if guild_id is None else guild_id  # db.moderation.GLOBAL
+            await conn.execute(delete(Strike).where(Strike.guild_id == scope, Strike.user_id == user_id))
+            await self._audit(
+                conn, actor, "unban", _target(user_id, guild_id), reason, user_id=user_id, guild_id=guild_id
+            )
 
     async def cancel(
         self,
@@ -140,8 +157,8 @@ class Admin:
         user_id: int | None = None,
         guild_id: int | None = None,
     ) -> CancelOutcome:
-        """Cancel a job. Queued: cancelled and refunded. Running: cancelled (its worker notices within about a
-        second, stops and drops the results); a job that started is not refunded. `user_id` restricts the
+        """Cancel a job, refunded. Queued: cancelled. Running: cancelled too (its worker notices within about
+        a second, stops and drops the results). `user_id` restricts the
         cancel to that user's own job, `guild_id` to that guild's jobs (JobNotFound otherwise: a moderator
         learns nothing of other guilds' jobs); `actor` (an admin) is written to the audit log."""
         now = self._db.now()
@@ -151,11 +168,12 @@ class Admin:
             Job.guild_id == guild_id if guild_id is not None else true(),
         )
         async with self._db.write() as conn:
-            if (await conn.execute(select(Job.status).where(mine))).first() is None:
+            found = (await conn.execute(select(Job.user_id, Job.guild_id).where(mine))).first()
+            if found is None:
                 raise JobNotFound(job_id)
-            ended = {"status": JobStatus.CANCELLED, "finished_at": now, **RELEASED}
+            ended = {"status": JobStatus.CANCELLED, "finished_at": now, "charged": False, **RELEASED}
             outcome = CancelOutcome.ALREADY_FINISHED
-            stmt = update(Job).where(mine, Job.status == JobStatus.QUEUED).values(charged=False, **ended)
+            stmt = update(Job).where(mine, Job.status == JobStatus.QUEUED).values(**ended)
             if (await conn.execute(stmt.returning(Job.id))).first() is not None:
                 outcome = CancelOutcome.REFUNDED
             else:
@@ -165,11 +183,8 @@ class Admin:
             if outcome is not CancelOutcome.ALREADY_FINISHED:
                 await conn.execute(delete(JobPreview).where(JobPreview.job_id == job_id))
             if actor is not None:
-                await conn.execute(
-                    self._db.insert(AdminAudit).values(
-                        at=now, actor=actor, action="cancel", target=job_id, reason=outcome.value
-                    )
-                )
+                owner, guild = found.user_id, found.guild_id
+                await self._audit(conn, actor, "cancel", job_id, outcome.value, user_id=owner, guild_id=guild)
         return outcome
 
     async def _set_paused(self, paused: bool, actor: str, guild_id: int | None) -> bool:
@@ -177,7 +192,9 @@ class Admin:
         if guild_id is not None:
             async with self._db.write() as conn:
                 changed = await self._guilds.set_paused(conn, guild_id, paused)
-                await self._audit(conn, actor, "pause" if paused else "resume", f"guild:{guild_id}")
+                await self._audit(
+                    conn, actor, "pause" if paused else "resume", f"guild:{guild_id}", guild_id=guild_id
+                )
             return changed
         async with self._db.write() as conn:
             changed = (
@@ -202,6 +219,26 @@ class Admin:
 
     async def resume(self, *, actor: str, guild_id: int | None = None) -> bool:
         return await self._set_paused(False, actor, guild_id)
+
+
+async def audit(
+    database: Database,
+    conn: AsyncConnection,
+    actor: str,
+    action: str,
+    target: str,
+    reason: str = "",
+    *,
+    user_id: int | None = None,
+    guild_id: int | None = None,
+) -> None:
+    """Write one audit row in the caller's transaction (also used by db.moderation)."""
+    await conn.execute(
+        database.insert(AdminAudit).values(
+            at=database.now(), actor=actor, action=action, target=target, reason=reason,
+            user_id=user_id, guild_id=guild_id,
+        )
+    )
 
 
 def _target(user_id: int, guild_id: int | None) -> str:

@@ -1,5 +1,6 @@
-"""The schema: users, jobs (queue and history in one table), images, previews, the admin audit log and the
-one-row queue state. Schema changes happen only through Alembic revisions in `db/migrations/versions`.
+"""The schema: users, jobs (queue and history in one table), images, previews, the admin audit log,
+moderation (banned words, strikes) and the one-row queue state. Schema changes happen only through
+Alembic revisions in `db/migrations/versions`.
 
 Times are stored as UTC. SQLite has no time zone type, so `UTCDateTime` stores naive UTC there and hands
 back aware datetimes everywhere; text SQL that compares times must bind them with this type too.
@@ -196,14 +197,49 @@ class JobPreview(Base):
 
 
 class AdminAudit(Base):
+    """Who changed what, when: every admin action and every automatic moderation step (a row each)."""
+
     __tablename__ = "admin_audit"
+    __table_args__ = (
+        Index("ix_admin_audit_user", "user_id", "id"),
+        Index("ix_admin_audit_guild", "guild_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime]
-    actor: Mapped[str] = mapped_column(String(64))  # "discord:<id>" or "cli:<login>"
+    actor: Mapped[str] = mapped_column(String(64))  # "discord:<id>", "cli:<login>" or "moderation"
     action: Mapped[str] = mapped_column(String(32))
     target: Mapped[str] = mapped_column(String(64))
-    reason: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(Text, default="")  # the detail: a reason, a limit, a word
+    guild_id: Mapped[int | None] = mapped_column(BigInteger)  # where it applies; NULL: everywhere
+    user_id: Mapped[int | None] = mapped_column(BigInteger)  # the member it concerns (a job's owner)
+
+
+class BannedWord(Base):
+    """A word refused in prompts, added at run time (`moderation.banned_words` in the config come on top).
+
+    `guild_id` 0 is the operators' list, which applies everywhere; otherwise that guild's own list.
+    """
+
+    __tablename__ = "banned_words"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    word: Mapped[str] = mapped_column(String(100), primary_key=True)  # imaginebot.core.moderation form
+    added_by: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[datetime]
+
+
+class Strike(Base):
+    """A member's refused prompts and their timeout, per scope: `guild_id` 0 for the global words (the
+    timeout then applies everywhere), else for that guild's words (a timeout in that guild only)."""
+
+    __tablename__ = "strikes"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    timeout_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
 
 
 class Guild(Base):

@@ -12,6 +12,7 @@
 | `lifecycle` | a worker                    | claim, heartbeat, progress, complete, fail, release, requeue  |
 | `outbox`    | the bot's delivery loop     | find undelivered and running jobs; record progress/results    |
 | `admin`     | /admin, `imaginebot admin`  | quotas, bans, cancel, pause and resume (audited)              |
+| `moderation`| /imagine, /admin words/audit| banned words, strikes and timeouts, the audit log             |
 | `reads`     | anyone                      | look at jobs, images, quotas, the paused flag and statistics  |
 
 The `jobs` table is the queue, the history and the delivery outbox at once. Every role of one Queue
@@ -40,6 +41,7 @@ from db.errors import (
 )
 from db.guilds import Guilds
 from db.lifecycle import Lifecycle
+from db.moderation import AuditEntry, Moderation, StrikeOutcome, Timeout
 from db.outbox import Outbox
 from db.policy import QueuePolicy
 from db.quota import Quotas
@@ -63,6 +65,7 @@ from imaginebot.core.config import DatabaseSettings
 __all__ = [
     "Admin",
     "Admission",
+    "AuditEntry",
     "Banned",
     "CancelOutcome",
     "ClaimedJob",
@@ -71,6 +74,7 @@ __all__ = [
     "JobNotFound",
     "JobRecord",
     "Lifecycle",
+    "Moderation",
     "NotFound",
     "Outbox",
     "ProgressUpdate",
@@ -86,6 +90,8 @@ __all__ = [
     "RequeueReport",
     "SourceFile",
     "SourceImageMissing",
+    "StrikeOutcome",
+    "Timeout",
     "UserNotFound",
     "new_job_id",
 ]
@@ -109,6 +115,7 @@ class Queue:
         self.outbox = Outbox(self.database)
         self.admin = Admin(self.database, quotas, guilds)
         self.reads = Reads(self.database, quotas, guilds)
+        self.moderation = Moderation(self.database, self.admin)
 
     @classmethod
     def open(

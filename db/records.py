@@ -219,7 +219,7 @@ class QueueStats:
 
 class CancelOutcome(enum.StrEnum):
     REFUNDED = "refunded"  # it was waiting: cancelled, and the quota given back
-    STOPPING = "stopping"  # it was running: cancelled, its worker drops the results; not refunded
+    STOPPING = "stopping"  # it was running: cancelled and refunded; its worker stops, dropping the results
     ALREADY_FINISHED = "already_finished"  # nothing changed
 
 

@@ -35,8 +35,8 @@ from db.queue import Queue
 from imaginebot.core.config import Settings
 
 __all__ = [
-    "TINY_STEPS", "RunningBot", "bot_db_url", "fake_bot_engine", "png_size_of", "standin", "start_bot",
-    "tiny_bot_engine", "wait_until",
+    "TINY_STEPS", "RunningBot", "bot_db_url", "fake_bot_engine", "is_progress", "png_size_of", "standin",
+    "start_bot", "tiny_bot_engine", "wait_until",
 ]
 
 FAKE_MODEL = "fake-model"
@@ -65,11 +65,19 @@ class RunningBot:
 
     async def wait_result(self, predicate: Callable[[dict[str, Any]], bool] | None = None,
                           timeout: float = 30.0) -> dict[str, Any]:
-        """The first result message (an attachment and buttons) that satisfies `predicate`."""
+        """The first result message (an attachment and buttons) that satisfies `predicate`. A progress
+        message (a preview and its Cancel button) is not a result."""
         def check(m: dict[str, Any]) -> bool:
-            return bool(m["attachments"] and m["components"]) and (predicate is None or predicate(m))
+            result = bool(m["attachments"] and m["components"]) and not is_progress(m)
+            return result and (predicate is None or predicate(m))
 
         return await self.standin.wait_for_message(check, timeout)
+
+
+def is_progress(message: dict[str, Any]) -> bool:
+    """A job's progress message: it carries the Cancel button (custom id `ib:cancel:<job>`)."""
+    return any(str(c.get("custom_id", "")).startswith("ib:cancel:")
+               for row in message.get("components") or [] for c in row.get("components") or [])
 
 
 async def wait_until(

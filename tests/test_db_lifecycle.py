@@ -121,7 +121,7 @@ async def test_release_hands_jobs_back_without_an_attempt(queue: Queue) -> None:
     assert back.status is JobStatus.QUEUED and back.attempts == 0 and back.position == 1
 
 
-async def test_cancel_queued_refunds_and_running_stops_unrefunded(queue: Queue) -> None:
+async def test_cancel_refunds_queued_and_running_jobs_and_a_running_one_stops(queue: Queue) -> None:
     running, waiting = await queue.admission.enqueue(1, [JobSpec("a"), JobSpec("b")], model=MODEL)
     [claimed] = await queue.lifecycle.claim("w", model=MODEL, max_images=4)
     assert claimed.id == running.id
@@ -133,7 +133,7 @@ async def test_cancel_queued_refunds_and_running_stops_unrefunded(queue: Queue) 
     assert await queue.reads.get_images(running.id) == []
     assert await queue.admin.cancel(running.id) is CancelOutcome.ALREADY_FINISHED
     info = await queue.reads.quota_info(1)
-    assert info.used_today == 1  # the started job stays charged
+    assert info.used_today == 0  # both refunded: the running one too (INTERFACE: "stops … and is refunded")
 
 
 async def test_cancel_of_someone_elses_or_unknown_job(queue: Queue) -> None:

@@ -14,7 +14,7 @@ from db.session import DatabaseUnavailable, SchemaOutdated, create_engine
 
 TABLES = {
     "users", "jobs", "job_images", "job_previews", "admin_audit", "queue_state", "guilds", "guild_members",
-    "workers", "job_inputs", "alembic_version",
+    "workers", "job_inputs", "banned_words", "strikes", "alembic_version",
 }  # fmt: skip
 
 

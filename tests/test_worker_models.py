@@ -171,7 +171,7 @@ async def test_no_model_waits_past_model_switch_after(make_queue: Callable[..., 
     slow = EnginePool({"a": "a", "b": "b"}, loads, max_loaded=1)
     await slow.get("a")
     async with running(Worker(q.lifecycle, slow, q.settings.queue, "w1")):
-        await poll_until(lambda: _done(q, a_jobs + [b_job.id]), what="every job to finish", within=60)
+        await poll_until(lambda: _done(q, [*a_jobs, b_job.id]), what="every job to finish", within=60)
     b_done = (await q.reads.get_job(b_job.id)).finished_at
     a_after = [i for i in a_jobs if (await q.reads.get_job(i)).finished_at > b_done]
     assert len(a_after) >= 3  # b ran before a's backlog was done, not after it

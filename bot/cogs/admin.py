@@ -14,8 +14,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import messages
+from bot import admin_messages, messages
 from bot.client import NotAdmin
+from bot.permissions import actor_of, admin_scope, is_admin
 from bot.replies import answer_privately
 from db.errors import NotFound, QueueRefusal
 
@@ -27,19 +28,9 @@ log = logging.getLogger(__name__)
 QUEUE_LINES = 25
 
 
-def is_admin(bot: ImagineBot, interaction: discord.Interaction) -> bool:
-    moderator = bool(interaction.guild_id and interaction.permissions.manage_guild)
-    return moderator or is_operator(bot, interaction)
-
-
-def is_operator(bot: ImagineBot, interaction: discord.Interaction) -> bool:
-    return interaction.user.id in bot.settings.admin.user_ids
-
-
 def _scope(interaction: discord.Interaction) -> int | None:
-    """Where the caller's /admin acts: everywhere for operators (None); a guild moderator (Manage Server)
-    acts on the guild they are in, and only there."""
-    return None if is_operator(_bot(interaction), interaction) else interaction.guild_id
+    """Where the caller's /admin acts (see bot.permissions.admin_scope)."""
+    return admin_scope(_bot(interaction), interaction)
 
 
 async def _admin_check(interaction: discord.Interaction) -> bool:
@@ -53,7 +44,7 @@ def _bot(interaction: discord.Interaction) -> ImagineBot:
 
 
 def _actor(interaction: discord.Interaction) -> str:
-    return f"discord:{interaction.user.id}"
+    return actor_of(interaction)
 
 
 async def _answer(interaction: discord.Interaction, work: Callable[[], Awaitable[str]]) -> None:
@@ -74,7 +65,7 @@ async def _answer(interaction: discord.Interaction, work: Callable[[], Awaitable
 async def _quota_text(
     bot: ImagineBot, user_id: int, guild_id: int | None, *, changed: bool = False
 ) -> str:
-    return messages.admin_quota(await bot.queue.reads.quota_info(user_id, guild_id), changed=changed)
+    return admin_messages.admin_quota(await bot.queue.reads.quota_info(user_id, guild_id), changed=changed)
 
 
 class QuotaGroup(app_commands.Group):
@@ -126,7 +117,7 @@ class AdminGroup(app_commands.Group):
             guild_id = _scope(interaction)
             dropped = await self.bot.queue.admin.ban(
                 member.id, reason=reason, actor=_actor(interaction), guild_id=guild_id)
-            return messages.admin_banned(member.id, reason, dropped, here=guild_id is not None)
+            return admin_messages.admin_banned(member.id, reason, dropped, here=guild_id is not None)
 
         await _answer(interaction, work)
 
@@ -136,7 +127,7 @@ class AdminGroup(app_commands.Group):
         async def work() -> str:
             guild_id = _scope(interaction)
             await self.bot.queue.admin.unban(member.id, actor=_actor(interaction), guild_id=guild_id)
-            return messages.admin_unbanned(member.id, here=guild_id is not None)
+            return admin_messages.admin_unbanned(member.id, here=guild_id is not None)
 
         await _answer(interaction, work)
 
@@ -146,7 +137,7 @@ class AdminGroup(app_commands.Group):
             reads, guild_id = self.bot.queue.reads, _scope(interaction)
             jobs = await reads.queue_list(guild_id)
             paused = await reads.is_paused() or (guild_id is not None and await reads.is_paused(guild_id))
-            return messages.admin_queue(jobs, paused=paused, shown=QUEUE_LINES)
+            return admin_messages.admin_queue(jobs, paused=paused, shown=QUEUE_LINES)
 
         await _answer(interaction, work)
 
@@ -156,7 +147,7 @@ class AdminGroup(app_commands.Group):
         async def work() -> str:
             outcome = await self.bot.queue.admin.cancel(
                 job.strip(), actor=_actor(interaction), guild_id=_scope(interaction))
-            return messages.admin_cancelled(job.strip(), outcome)
+            return admin_messages.admin_cancelled(job.strip(), outcome)
 
         await _answer(interaction, work)
 
@@ -165,7 +156,7 @@ class AdminGroup(app_commands.Group):
         async def work() -> str:
             guild_id = _scope(interaction)
             await self.bot.queue.admin.pause(actor=_actor(interaction), guild_id=guild_id)
-            return messages.admin_paused(here=guild_id is not None)
+            return admin_messages.admin_paused(here=guild_id is not None)
 
         await _answer(interaction, work)
 
@@ -174,7 +165,7 @@ class AdminGroup(app_commands.Group):
         async def work() -> str:
             guild_id = _scope(interaction)
             await self.bot.queue.admin.resume(actor=_actor(interaction), guild_id=guild_id)
-            return messages.admin_resumed(here=guild_id is not None)
+            return admin_messages.admin_resumed(here=guild_id is not None)
 
         await _answer(interaction, work)
 

@@ -32,6 +32,7 @@ from bot.button_jobs import (
     prompt_text,
     source_job,
 )
+from bot.cancelling import CANCEL_TEMPLATE
 from bot.modals import ask_modal, ask_of, in_time, send_modal
 from bot.region import PICKER_ITEMS, PICKER_TEMPLATES, open_picker
 from bot.replies import Refusal, reply_ephemeral
@@ -149,7 +150,7 @@ def edit_view(job: JobRecord) -> discord.ui.View:
 class Buttons(commands.Cog):
     def __init__(self, bot: ImagineBot) -> None:
         self.bot = bot
-        self.patterns = [re.compile(TEMPLATE), *(re.compile(t) for t in PICKER_TEMPLATES)]
+        self.patterns = [re.compile(t) for t in (TEMPLATE, CANCEL_TEMPLATE, *PICKER_TEMPLATES)]
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction) -> None:

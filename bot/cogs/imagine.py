@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.moderation import check_prompt
 from bot.submit import delivery_target, submit
 from db.records import JobRecord
 from imaginebot.core.prompt import parse_prompt
@@ -31,6 +32,7 @@ class Imagine(commands.Cog):
         user_id = interaction.user.id
 
         async def make_jobs() -> list[JobRecord]:
+            await check_prompt(self.bot, interaction, prompt)  # a banned word: refused, a strike, no charge
             # The user's defaults are read first: they decide what the prompt means (PromptError → ephemeral).
             defaults = await self.bot.queue.admission.get_settings(user_id)
             specs = parse_prompt(prompt, self.bot.limits, defaults)

@@ -23,6 +23,7 @@ def run_admin(args: argparse.Namespace) -> int:
         "resume": _pause,
         "queue": _queue,
         "stats": _stats,
+        "audit": _audit,
     }
     handler = handlers[args.admin_command]
     return guarded(lambda: with_queue(settings, lambda q: handler(q, args)))
@@ -87,4 +88,19 @@ async def _stats(queue: Queue, args: argparse.Namespace) -> int:
         print(json.dumps(stats.to_json()))
     else:
         tables.print_stats(stats)
+    return 0
+
+
+async def _audit(queue: Queue, args: argparse.Namespace) -> int:
+    """One line per entry, newest first: when, who, what, whom, detail (`--json`: one object a line)."""
+    if args.limit < 1:
+        return fail(f"--limit must be 1 or more, not {args.limit}")
+    entries = await queue.moderation.audit_log(user_id=args.user, guild_id=args.guild, limit=args.limit)
+    for e in entries:
+        if args.json:
+            print(json.dumps(e.to_json()))
+        else:
+            print(messages.audit_line(e))
+    if not entries and not args.json:
+        print("the audit log is empty" if args.user is None else f"no audit entries about user {args.user}")
     return 0

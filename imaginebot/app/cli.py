@@ -136,6 +136,11 @@ def _build_admin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     s = asub.add_parser("stats")
     s.add_argument("--json", action="store_true")
     _add_config(s)
+    s = asub.add_parser("audit", help="the audit log of admin and moderation actions, newest first")
+    s.add_argument("--user", type=int, metavar="ID", help="only the entries about this Discord user")
+    s.add_argument("--limit", type=int, default=20, metavar="N")
+    s.add_argument("--json", action="store_true")
+    _add_scope(s, "only that guild's entries")
 
 
 def _add_scope(p: argparse.ArgumentParser, what: str) -> None:

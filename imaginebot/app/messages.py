@@ -17,6 +17,7 @@ from db.errors import (
     SourceImageMissing,
     UserNotFound,
 )
+from db.moderation import AuditEntry
 from db.records import CancelOutcome, JobRecord, QuotaInfo
 from imaginebot.core.domain import Failure
 
@@ -133,7 +134,7 @@ def cancelled(job: JobRecord, outcome: CancelOutcome) -> str:
     if outcome is CancelOutcome.REFUNDED:
         return f"job {job.id} cancelled (it was queued; the quota was refunded)"
     if outcome is CancelOutcome.STOPPING:
-        return f"job {job.id} cancelled (it was running; its worker stops and drops the results)"
+        return f"job {job.id} cancelled (it was running; its worker stops and the quota was refunded)"
     return f"job {job.id} had already {job.status.value}; nothing to cancel"
 
 
@@ -158,3 +159,10 @@ def guild_paused(guild_id: int) -> str:
 
 
 QUEUE_IS_PAUSED = "(the queue is paused)"
+
+
+def audit_line(e: AuditEntry) -> str:
+    """An audit entry for the shell: `2026-12-07 20:59:42  cli:ops  ban  1234  spam  (guild 55)`."""
+    where = f"  (guild {e.guild_id})" if e.guild_id is not None else ""
+    detail = f"  {e.detail}" if e.detail else ""
+    return f"{e.at:%Y-%m-%d %H:%M:%S}  {e.actor}  {e.action}  {e.target}{detail}{where}"

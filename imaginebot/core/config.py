@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from imaginebot.core.modelinfo import TINY_MODEL
+from imaginebot.core.moderation import clean_entry
 
 ENV_PREFIX = "IMAGINEBOT_"
 CONFIG_ENV = "IMAGINEBOT_CONFIG"
@@ -119,8 +120,43 @@ class ModelEntry(_Section):
     draft_guidance: float | None = Field(None, ge=0, le=30)
 
 
+class StyleEntry(_Section):
+    """`[styles.NAME]`: a personal style that `--p NAME` (or a member's /settings) applies to a prompt."""
+
+    loras: dict[str, float] = Field(default_factory=dict)  # LoRA name in gen.loras_dir -> weight
+    suffix: str = ""  # appended to the prompt text, after a comma
+    description: str = ""
+
+    @field_validator("loras")
+    @classmethod
+    def _weights(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, weight in v.items():
+            if not -2 <= weight <= 2:
+                raise ValueError(f"lora {name!r} has weight {weight}; use a weight from -2 to 2")
+        return v
+
+
 class AdminSettings(_Section):
     user_ids: list[int] = Field(default_factory=list)
+
+
+class ModerationSettings(_Section):
+    """Prompt moderation (imaginebot.core.moderation): words refused everywhere, and what strikes lead to.
+
+    `/admin words add` adds more at run time (operators: everywhere; moderators: their guild)."""
+
+    banned_words: list[str] = Field(default_factory=list)  # whole words, after NFKC and case folding
+    strikes_to_timeout: int = Field(3, ge=1)  # refused prompts before a timeout
+    timeout_minutes: int = Field(60, ge=1, le=40320)
+    strikes_to_ban: int = Field(5, ge=1)  # refused prompts before a ban
+
+    @field_validator("banned_words")
+    @classmethod
+    def _words(cls, v: list[str]) -> list[str]:
+        for word in v:
+            if not clean_entry(word):
+                raise ValueError(f"{word!r} has no letters or digits to match; remove it")
+        return v
 
 
 class AppSettings(_Section):
@@ -147,7 +183,9 @@ class Settings(BaseSettings):
     queue: QueueSettings = Field(default_factory=QueueSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    moderation: ModerationSettings = Field(default_factory=ModerationSettings)
     models: dict[str, ModelEntry] = Field(default_factory=dict)
+    styles: dict[str, StyleEntry] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, *_: Any, **__: Any):  # type: ignore[no-untyped-def]
