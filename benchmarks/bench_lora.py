@@ -1,6 +1,7 @@
 """Benchmark a LoRA job against the same job without a LoRA, through DiffusersEngine.
 
     .venv/bin/python benchmarks/bench_lora.py [--size 512] [--steps 30] [--repeats 3] [--rank 4]
+        [--shape tiny|sd15]
 
 One job (4 images) with `<lora:ink:0.8>` (a random rank-`--rank` LoRA on the UNet's attention and
 the text encoder, gen.tiny_adapters.make_tiny_lora) vs the plain job, interleaved, best of --repeats
@@ -8,7 +9,11 @@ each; the LoRA is loaded once before timing (as in the worker, where it stays lo
 Also times the first load of the LoRA and a plain job once an adapter is loaded but disabled.
 Goal: ≤ 1.10×.
 
-Runs on the tiny model (built once under a temporary folder). Prints a JSON line with the numbers.
+Runs on the tiny model (built once under a temporary folder), or with `--shape sd15` on a random-weight
+model of Stable Diffusion 1.5's real shapes (UNet 320/640/1280/1280 with cross-attention 768, a 12-layer
+768-wide CLIP text encoder, the 4-block VAE): there a LoRA's extra matmuls are the small share of each
+layer that they are in real use, where on the tiny model (32-wide layers) they are a large one. Prints a
+JSON line with the numbers.
 """
 
 from __future__ import annotations
@@ -44,6 +49,51 @@ def _request(seed: int, size: int, steps: int, loras: tuple[Any, ...] = ()) -> A
     return GenRequest("bench", JobKind.IMAGINE, spec, seed)
 
 
+def _sd15_shaped(folder: Path) -> None:
+    """Save a random-weight pipeline with Stable Diffusion 1.5's architecture to `folder`."""
+    import torch
+    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from gen.tiny import SD_SCHEDULER
+    from gen.tokenizer import clip_tokenizer, write_clip_tokenizer_files
+
+    torch.manual_seed(0)
+    # diffusers' default UNet config is SD 1.x's but for the text width (768 in SD 1.5).
+    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=49408,
+            hidden_size=768,
+            intermediate_size=3072,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            max_position_embeddings=77,
+            hidden_act="quick_gelu",
+        )
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(128, 256, 512, 512),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        layers_per_block=2,
+        sample_size=512,
+    )
+    scheduler = PNDMScheduler(**SD_SCHEDULER, skip_prk_steps=True, set_alpha_to_one=False)
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=clip_tokenizer(),
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    write_clip_tokenizer_files(folder / "tokenizer")
+
+
 def _timed(engine: Any, request: Any) -> float:
     start = time.perf_counter()
     [res] = engine.generate([request])
@@ -57,6 +107,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rank", type=int, default=4)
+    parser.add_argument("--shape", choices=["tiny", "sd15"], default="tiny")
     args = parser.parse_args()
 
     import torch
@@ -71,10 +122,14 @@ def main() -> None:
     torch.set_num_threads(cpu_threads())
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        make_tiny_model(root / "tiny-sd")
-        make_tiny_lora(root / "tiny-sd", root / "loras" / "ink.safetensors", rank=args.rank, seed=1)
-        pipe = load_pipeline(str(root / "tiny-sd"), device="cpu")
-        engine = DiffusersEngine(pipe, model_id="tiny", loras_dir=root / "loras")
+        model = root / args.shape
+        if args.shape == "sd15":
+            _sd15_shaped(model)
+        else:
+            make_tiny_model(model)
+        make_tiny_lora(model, root / "loras" / "ink.safetensors", rank=args.rank, seed=1)
+        pipe = load_pipeline(str(model), device="cpu")
+        engine = DiffusersEngine(pipe, model_id=args.shape, loras_dir=root / "loras")
         plain = _request(42, args.size, args.steps)
         lora = _request(42, args.size, args.steps, (LoraRef("ink", 0.8),))
         before = min(_timed(engine, plain) for _ in range(args.repeats))  # no adapter loaded at all
@@ -87,6 +142,7 @@ def main() -> None:
             times["lora"].append(_timed(engine, lora))
     best = {k: min(v) for k, v in times.items()}
     result = {
+        "shape": args.shape,
         "size": args.size,
         "steps": args.steps,
         "rank": args.rank,
