@@ -48,10 +48,9 @@ from gen.tiny_parts import (
     GN_K,
     GN_SLOPE,
     RESIDUAL_SCALE,
-    VAE_GROUPS,
-    autoencoding_vae,
     clip_text_encoder,
     silu_at,
+    tiny_vae,
 )
 
 log = logging.getLogger(__name__)
@@ -123,26 +122,6 @@ def _pass_through_unet(unet: Any) -> None:
         conv_out.bias[c] = -w * silu0
 
 
-def _vae(seed: int, scaling_factor: float) -> Any:
-    from diffusers import AutoencoderKL
-
-    torch.manual_seed(seed)
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(8, 16, 32, 32),
-        layers_per_block=1,
-        latent_channels=4,
-        norm_num_groups=VAE_GROUPS,
-        sample_size=512,
-        scaling_factor=scaling_factor,
-    )
-    autoencoding_vae(vae, scaling_factor)
-    return vae
-
-
 def _unet_sd1(seed: int, cross_dim: int, in_channels: int = 4) -> Any:
     from diffusers import UNet2DConditionModel
 
@@ -212,7 +191,7 @@ def build_tiny_pipeline(
         sd_class = StableDiffusionInpaintPipeline if inpainting else StableDiffusionPipeline
         text_encoder = clip_text_encoder(seed + 1, width=32, projection=False)
         return sd_class(
-            vae=_vae(seed + 2, 0.18215),
+            vae=tiny_vae(seed + 2, 0.18215),
             text_encoder=text_encoder,
             tokenizer=clip_tokenizer(),
             unet=_unet_sd1(seed + 3, cross_dim=32, in_channels=in_channels),
@@ -228,7 +207,7 @@ def build_tiny_pipeline(
     te1 = clip_text_encoder(seed + 1, width=32, projection=False)
     te2 = clip_text_encoder(seed + 4, width=64, projection=True)
     return xl_class(
-        vae=_vae(seed + 2, 0.13025),
+        vae=tiny_vae(seed + 2, 0.13025),
         text_encoder=te1,
         text_encoder_2=te2,
         tokenizer=clip_tokenizer(),

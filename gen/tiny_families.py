@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from gen.tiny_parts import autoencoding_vae, clip_text_encoder
+from gen.tiny_parts import clip_text_encoder, tiny_vae
 
 LATENT_CHANNELS = 16
 SD3_VAE = {"scaling_factor": 1.5305, "shift_factor": 0.0609}
@@ -47,26 +47,14 @@ FLUX_SCHEDULER: dict[str, Any] = {
 
 
 def _vae16(seed: int, scaling_factor: float, shift_factor: float) -> Any:
-    from diffusers import AutoencoderKL
-
-    torch.manual_seed(seed)
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(8, 16, 32, 32),
-        layers_per_block=1,
-        latent_channels=LATENT_CHANNELS,
-        norm_num_groups=2,
-        sample_size=512,
-        scaling_factor=scaling_factor,
+    return tiny_vae(
+        seed,
+        scaling_factor,
+        LATENT_CHANNELS,
         shift_factor=shift_factor,
         use_quant_conv=False,
         use_post_quant_conv=False,
     )
-    autoencoding_vae(vae, scaling_factor)
-    return vae
 
 
 def _t5_encoder(seed: int, width: int) -> Any:

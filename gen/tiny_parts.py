@@ -136,3 +136,27 @@ def clip_text_encoder(seed: int, *, width: int, projection: bool) -> Any:
     torch.manual_seed(seed)
     model = CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
     return model.eval()
+
+
+def tiny_vae(seed: int, scaling_factor: float, latent_channels: int = 4, **extra: Any) -> Any:
+    """The tiny VAE (8/16/32/32, ×8) with `latent_channels` latents, laid over the autoencoding skeleton;
+    `extra`: AutoencoderKL options of a family (SD 3/FLUX: shift_factor, no quant convs)."""
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(seed)
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(8, 16, 32, 32),
+        layers_per_block=1,
+        latent_channels=latent_channels,
+        norm_num_groups=VAE_GROUPS,
+        sample_size=512,
+        scaling_factor=scaling_factor,
+        **extra,
+    )
+    autoencoding_vae(vae, scaling_factor)
+    return vae
+

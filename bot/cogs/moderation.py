@@ -26,6 +26,22 @@ def _bot(interaction: discord.Interaction) -> ImagineBot:
     return interaction.client  # type: ignore[return-value]
 
 
+async def _change_word(interaction: discord.Interaction, word: str, *, add: bool) -> None:
+    """/admin words add|remove: the caller's scope's list (operators: global; moderators: their guild)."""
+
+    async def work() -> str:
+        bot, scope = _bot(interaction), admin_scope(_bot(interaction), interaction)
+        change = bot.queue.moderation.add_word if add else bot.queue.moderation.remove_word
+        try:
+            clean, changed = await change(word, actor=actor_of(interaction), guild_id=scope)
+        except ValueError as err:
+            return mm.bad_word(str(err))
+        reply = mm.word_added if add else mm.word_removed
+        return reply(clean, changed, here=scope is not None)
+
+    await _answer(interaction, work)
+
+
 class WordsGroup(app_commands.Group):
     def __init__(self) -> None:
         super().__init__(name="words", description="Words refused in prompts")
@@ -33,32 +49,12 @@ class WordsGroup(app_commands.Group):
     @app_commands.command(name="add", description="Refuse prompts containing a word")
     @app_commands.describe(word="a whole word (any case); operators: everywhere, managers: this server")
     async def add(self, interaction: discord.Interaction, word: app_commands.Range[str, 1, 100]) -> None:
-        async def work() -> str:
-            bot, scope = _bot(interaction), admin_scope(_bot(interaction), interaction)
-            try:
-                clean, added = await bot.queue.moderation.add_word(
-                    word, actor=actor_of(interaction), guild_id=scope
-                )
-            except ValueError as err:
-                return mm.bad_word(str(err))
-            return mm.word_added(clean, added, here=scope is not None)
-
-        await _answer(interaction, work)
+        await _change_word(interaction, word, add=True)
 
     @app_commands.command(name="remove", description="Allow a banned word again")
     @app_commands.describe(word="the word, as /admin words list shows it")
     async def remove(self, interaction: discord.Interaction, word: app_commands.Range[str, 1, 100]) -> None:
-        async def work() -> str:
-            bot, scope = _bot(interaction), admin_scope(_bot(interaction), interaction)
-            try:
-                clean, removed = await bot.queue.moderation.remove_word(
-                    word, actor=actor_of(interaction), guild_id=scope
-                )
-            except ValueError as err:
-                return mm.bad_word(str(err))
-            return mm.word_removed(clean, removed, here=scope is not None)
-
-        await _answer(interaction, work)
+        await _change_word(interaction, word, add=False)
 
     @app_commands.command(name="list", description="The banned words")
     async def list_(self, interaction: discord.Interaction) -> None:
