@@ -212,3 +212,23 @@ def test_job_ids_never_read_as_command_line_options() -> None:
     ids = {new_job_id() for _ in range(4000)}
     assert len(ids) == 4000
     assert all(job_id[0].isalnum() and len(job_id) == 12 for job_id in ids)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["admin", "quota", "set", "123", "9" * 20], f"argument N: {'9' * 20} is out of range: use 0"),
+        (["admin", "quota", "set", "9" * 20, "3"], f"argument user: {'9' * 20} is out of range"),
+        (["admin", "quota", "set", "12", "x"], "argument N: 'x' is not a whole number"),
+        (["admin", "ban", "-5"], "argument user: -5 is out of range: use 0 to 9223372036854775807"),
+        (["admin", "audit", "--limit", "0"], "argument --limit: 0 is out of range: use 1 to 1000"),
+        (["imagine", "fox", "--user", "1e30"], "argument --user: '1e30' is not a whole number"),
+    ],
+)
+def test_numbers_beyond_range_are_one_clear_line_not_a_traceback(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and expected in err and "Traceback" not in err

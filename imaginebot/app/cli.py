@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 # command -> "module:function"; each handler takes the parsed argparse.Namespace and returns an exit code.
 HANDLERS = {
@@ -20,6 +20,28 @@ HANDLERS = {
     "admin": "imaginebot.app.admin:run_admin",
     "jobs": "imaginebot.app.jobs:run_jobs",
 }
+
+
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high`, else argparse's one-line error naming it
+    (a Discord id or a count beyond what the database stores must never reach it)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range: use {low} to {high}")
+        return value
+
+    parse.__name__ = "number"  # argparse names the type in its messages
+    return parse
+
+
+DISCORD_ID = _int_in(0, 2**63 - 1)  # a snowflake: what a BIGINT column holds
+DAILY_JOBS = _int_in(0, 100_000)  # as /admin quota set
+AUDIT_LIMIT = _int_in(1, 1000)
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -42,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt")
     p.add_argument("--model", metavar="M", help="model to use (overrides gen.model)")
     p.add_argument("--out", metavar="DIR", default="out", help="output folder (default: out)")
-    p.add_argument("--user", metavar="U", type=int, default=0, help="Discord user id to charge (default 0)")
+    p.add_argument(
+        "--user", metavar="U", type=DISCORD_ID, default=0, help="Discord user id to charge (default 0)"
+    )
     _add_config(p)
 
     p = sub.add_parser("edit", help="edit an image (zoom, pan, square, region, upscale …), without Discord")
@@ -54,14 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
         "vary-region, upscale-subtle, upscale-creative, zoom-out, pan-left, pan-right, pan-up, "
         "pan-down or make-square",
     )
-    p.add_argument("--image", metavar="K", type=int, help="which image of the SOURCE job (default 1)")
+    p.add_argument(
+        "--image", metavar="K", type=int, help="which image of the SOURCE job (default 1)"
+    )
     p.add_argument("--prompt", metavar="P", help="the prompt (default: the SOURCE job's; a file needs one)")
     p.add_argument("--zoom", metavar="Z", help="zoom-out factor, 1.0 to 2.0 (default 2)")
     p.add_argument("--region", metavar="X0,Y0,X1,Y1", help="vary-region: fractions 0-1 of the source")
     p.add_argument("--seed", metavar="N", type=int, help="seed of the first image")
     p.add_argument("--model", metavar="M", help="model to use (overrides gen.model)")
     p.add_argument("--out", metavar="DIR", default="out", help="output folder (default: out)")
-    p.add_argument("--user", metavar="U", type=int, default=0, help="Discord user id to charge (default 0)")
+    p.add_argument(
+        "--user", metavar="U", type=DISCORD_ID, default=0, help="Discord user id to charge (default 0)"
+    )
     _add_config(p)
 
     p = sub.add_parser("run", help="start the Discord bot (and an embedded worker unless disabled)")
@@ -94,9 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     _build_admin(sub)
 
     p = sub.add_parser("jobs", help="job history, newest first")
-    p.add_argument("--user", type=int)
+    p.add_argument("--user", type=DISCORD_ID)
     p.add_argument("--status", choices=["queued", "running", "succeeded", "failed", "cancelled"])
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=AUDIT_LIMIT, default=20)
     p.add_argument("--json", action="store_true")
     _add_config(p)
     return parser
@@ -109,20 +137,20 @@ def _build_admin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     quota = asub.add_parser("quota", help="show, set or reset a user's daily quota")
     qsub = quota.add_subparsers(dest="quota_command", required=True, metavar="ACTION")
     q = qsub.add_parser("show")
-    q.add_argument("user", type=int)
+    q.add_argument("user", type=DISCORD_ID)
     q.add_argument("--json", action="store_true")
     _add_scope(q, "also show that guild's limit, ban and the user's usage there")
     q = qsub.add_parser("set")
-    q.add_argument("user", type=int)
-    q.add_argument("n", type=int, metavar="N", help="jobs per UTC day for this user")
+    q.add_argument("user", type=DISCORD_ID)
+    q.add_argument("n", type=DAILY_JOBS, metavar="N", help="jobs per UTC day for this user")
     _add_scope(q, "set that guild's limit (counts their jobs there; only lowers the global one)")
     q = qsub.add_parser("reset", help="forget the override and today's usage")
-    q.add_argument("user", type=int)
+    q.add_argument("user", type=DISCORD_ID)
     _add_scope(q, "forget only that guild's limit")
 
     for name in ("ban", "unban"):
         b = asub.add_parser(name)
-        b.add_argument("user", type=int)
+        b.add_argument("user", type=DISCORD_ID)
         b.add_argument("--reason", default="")
         _add_scope(b, f"{name} in that guild only")
     c = asub.add_parser("cancel")
@@ -137,14 +165,14 @@ def _build_admin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     s.add_argument("--json", action="store_true")
     _add_config(s)
     s = asub.add_parser("audit", help="the audit log of admin and moderation actions, newest first")
-    s.add_argument("--user", type=int, metavar="ID", help="only the entries about this Discord user")
-    s.add_argument("--limit", type=int, default=20, metavar="N")
+    s.add_argument("--user", type=DISCORD_ID, metavar="ID", help="only the entries about this Discord user")
+    s.add_argument("--limit", type=AUDIT_LIMIT, default=20, metavar="N")
     s.add_argument("--json", action="store_true")
     _add_scope(s, "only that guild's entries")
 
 
 def _add_scope(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--guild", type=int, metavar="ID", help=f"a Discord guild id: {what}")
+    p.add_argument("--guild", type=DISCORD_ID, metavar="ID", help=f"a Discord guild id: {what}")
     _add_config(p)
 
 
