@@ -93,8 +93,6 @@ async def _stats(queue: Queue, args: argparse.Namespace) -> int:
 
 async def _audit(queue: Queue, args: argparse.Namespace) -> int:
     """One line per entry, newest first: when, who, what, whom, detail (`--json`: one object a line)."""
-    if args.limit < 1:
-        return fail(f"--limit must be 1 or more, not {args.limit}")
     entries = await queue.moderation.audit_log(user_id=args.user, guild_id=args.guild, limit=args.limit)
     for e in entries:
         if args.json:
