@@ -63,6 +63,18 @@ class RunningBot:
         await ix.wait_ack(5)
         return ix
 
+    async def progress_id(self, user: dict[str, Any]) -> str:
+        """The id of the progress message of `user`'s newest job: the interaction's own answer, or a
+        channel message when the bot deferred privately (an enqueue slower than the ack budget, as on a
+        loaded machine) — tests must not assume which."""
+
+        async def known() -> str | None:
+            jobs = await self.queue.reads.history(user=int(user["id"]))
+            return str(jobs[0].progress_message_id) if jobs and jobs[0].progress_message_id else None
+
+        found: str = await wait_until(known, 10, "the job's progress message")
+        return found
+
     async def wait_result(self, predicate: Callable[[dict[str, Any]], bool] | None = None,
                           timeout: float = 30.0) -> dict[str, Any]:
         """The first result message (an attachment and buttons) that satisfies `predicate`. A progress

@@ -41,8 +41,9 @@ async def test_progress_edits_are_throttled(
     standin: DiscordStandIn, start_bot: Any, fake_bot_engine: Any
 ) -> None:
     bot = await start_bot(fake_bot_engine(seconds=5, steps=25))
-    ix = await bot.imagine(standin.add_member("ivy"), "a slow sunrise")
-    progress_id = ix.original["id"]
+    ivy = standin.add_member("ivy")
+    await bot.imagine(ivy, "a slow sunrise")
+    progress_id = await bot.progress_id(ivy)
     await bot.wait_result(timeout=15)
     edits = standin.message(progress_id)["edits"]
     percents = [e["content"] for e in edits if "%" in e["content"]]
@@ -60,13 +61,14 @@ async def test_result_arrives_after_the_interaction_token_expired(
     bot = await start_bot(fake_bot_engine(seconds=4, steps=8))
     judy = standin.add_member("judy")
     ix = await bot.imagine(judy, "a long night")
+    progress_id = await bot.progress_id(judy)
     grid = await bot.wait_result(timeout=15)
     assert ix.expired
     (job,) = await bot.queue.reads.history(user=int(judy["id"]))
     assert grid["nonce"] == job.id and not grid.get("webhook_id")  # posted with the bot token
 
     async def progress_deleted() -> bool:  # deleted right after the result is posted, not before
-        return bool(standin.message(ix.original["id"])["deleted"])
+        return bool(standin.message(progress_id)["deleted"])
 
     await wait_until(progress_deleted, 10, "the progress message deleted")
     upscale = await standin.press(judy, grid, label="U2")  # the grid's buttons outlive the token too
@@ -80,12 +82,14 @@ async def test_rate_limited_progress_edit_is_retried(
 ) -> None:
     bot = await start_bot(fake_bot_engine(seconds=3, steps=12))
     injection = standin.fail_next("PATCH", EDIT, status=429, retry_after=0.6)
-    ix = await bot.imagine(standin.add_member("kim"), "patience")
+    kim = standin.add_member("kim")
+    await bot.imagine(kim, "patience")
+    progress_id = await bot.progress_id(kim)
     await bot.wait_result(timeout=15)
     assert injection.hits and injection.count == 0
     statuses = [r.status for r in standin.requests if r.method == "PATCH" and r.path.startswith("/channels/")]
     assert statuses[0] == 429 and 200 in statuses[1:]
-    assert standin.message(ix.original["id"])["edits"], "the edit went through after the retry-after"
+    assert standin.message(progress_id)["edits"], "the edit went through after the retry-after"
     assert standin.violations == []
 
 
@@ -124,12 +128,13 @@ async def test_a_result_posted_before_a_crash_is_not_posted_again(
     again with the same nonce, and Discord (enforce_nonce) hands back the first message."""
     bot = await start_bot(fake_bot_engine(), queue={"embedded_worker": False})
     nina = standin.add_member("nina")
-    ix = await bot.imagine(nina, "only once")
+    await bot.imagine(nina, "only once")
 
     async def queued() -> list[Any]:  # a busy bot acks (defers) before its enqueue commits
         return await bot.queue.reads.history(user=int(nina["id"]))
 
     (job,) = await wait_until(queued, 10, "the job queued")
+    progress_id = await bot.progress_id(nina)
     await bot.shutdown()
 
     url = f"{standin.api_base_url}/channels/{standin.channel_id}/messages"
@@ -146,7 +151,7 @@ async def test_a_result_posted_before_a_crash_is_not_posted_again(
     await wait_until(lambda: _delivered(again, job.id), 10, "the job marked delivered")
     assert [m["id"] for m in standin.messages() if m.get("nonce") == job.id] == [first["id"]]
     assert (await again.queue.reads.get_job(job.id)).result_message_id == int(first["id"])
-    assert standin.message(ix.original["id"])["deleted"]
+    assert standin.message(progress_id)["deleted"]
     assert standin.violations == []
 
 
@@ -163,6 +168,7 @@ async def test_a_failed_job_is_told_privately_with_its_reason(
     bot = await start_bot(fake_bot_engine(fail="generation"))
     olga = standin.add_member("olga")
     ix = await bot.imagine(olga, "a huge mural")
+    progress_id = await bot.progress_id(olga)
 
     async def notice() -> str | None:
         texts = [m["content"] for m in ix.ephemeral_messages() if "❌" in m["content"]]
@@ -174,7 +180,7 @@ async def test_a_failed_job_is_told_privately_with_its_reason(
         "Your quota for it was refunded. Try again in a moment."
     )
     assert (await bot.queue.reads.quota_info(int(olga["id"]))).used_today == 0
-    await wait_until(lambda: _deleted(standin, ix.original["id"]), 10, "the progress message removed")
+    await wait_until(lambda: _deleted(standin, progress_id), 10, "the progress message removed")
     assert standin.violations == []
 
 
@@ -190,9 +196,10 @@ async def test_prompts_are_shown_as_typed_and_only_the_owner_is_pinged(
     bot = await start_bot(fake_bot_engine(seconds=3, steps=12))
     mallory, victim = standin.add_member("mallory"), standin.add_member("victim")
     prompt = f"**loud** _fox_ @everyone @here <@{victim['id']}> <@&{standin.guild_id}> `code`"
-    ix = await bot.imagine(mallory, prompt)
+    await bot.imagine(mallory, prompt)
+    progress_id = await bot.progress_id(mallory)
     grid = await bot.wait_result(timeout=15)
-    progress = standin.message(ix.original["id"])
+    progress = standin.message(progress_id)
     shown = [progress["initial"], *progress["edits"], grid]
     for message in shown:
         assert [u["id"] for u in message["mentions"]] == [mallory["id"]], message["content"]
