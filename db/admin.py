@@ -28,20 +28,6 @@ class Admin:
         self._quotas = quotas
         self._guilds = guilds
 
-    async def _audit(
-        self,
-        conn: AsyncConnection,
-        actor: str,
-        action: str,
-        target: str,
-        reason: str = "",
-        *,
-        user_id: int | None = None,
-        guild_id: int | None = None,
-    ) -> None:
-        """One audit row: `user_id` is the member the action concerns, `guild_id` where it applies."""
-        await audit(self._db, conn, actor, action, target, reason, user_id=user_id, guild_id=guild_id)
-
     async def _existing_user(self, conn: AsyncConnection, user_id: int) -> None:
         if await self._quotas.user(conn, user_id) is None:
             raise UserNotFound(user_id)
@@ -59,8 +45,8 @@ class Admin:
                 await conn.execute(update(User).where(User.id == user_id).values(daily_limit=daily_limit))
             else:
                 await self._guilds.set_member(conn, guild_id, user_id, daily_limit=daily_limit)
-            await self._audit(
-                conn, actor, "quota_set", _target(user_id, guild_id), str(daily_limit),
+            await audit(
+                self._db, conn, actor, "quota_set", _target(user_id, guild_id), str(daily_limit),
                 user_id=user_id, guild_id=guild_id,
             )
             return await self._info(conn, user_id, guild_id)
@@ -82,8 +68,9 @@ class Admin:
                 )
             else:
                 await self._guilds.set_member(conn, guild_id, user_id, daily_limit=None)
-            await self._audit(
-                conn, actor, "quota_reset", _target(user_id, guild_id), user_id=user_id, guild_id=guild_id
+            await audit(
+                self._db, conn, actor, "quota_reset", _target(user_id, guild_id),
+                user_id=user_id, guild_id=guild_id,
             )
             return await self._info(conn, user_id, guild_id)
 
@@ -123,8 +110,9 @@ class Admin:
                 .scalars()
                 .all()
             )
-            await self._audit(
-                conn, actor, "ban", _target(user_id, guild_id), reason, user_id=user_id, guild_id=guild_id
+            await audit(
+                self._db, conn, actor, "ban", _target(user_id, guild_id), reason,
+                user_id=user_id, guild_id=guild_id,
             )
         return len(cancelled)
 
@@ -145,8 +133,9 @@ class Admin:
                 await self._guilds.set_member(conn, guild_id, user_id, banned=False, ban_reason=None)
             scope = 0 if guild_id is None else guild_id  # db.moderation.GLOBAL
             await conn.execute(delete(Strike).where(Strike.guild_id == scope, Strike.user_id == user_id))
-            await self._audit(
-                conn, actor, "unban", _target(user_id, guild_id), reason, user_id=user_id, guild_id=guild_id
+            await audit(
+                self._db, conn, actor, "unban", _target(user_id, guild_id), reason,
+                user_id=user_id, guild_id=guild_id,
             )
 
     async def cancel(
@@ -184,7 +173,9 @@ class Admin:
                 await conn.execute(delete(JobPreview).where(JobPreview.job_id == job_id))
             if actor is not None:
                 owner, guild = found.user_id, found.guild_id
-                await self._audit(conn, actor, "cancel", job_id, outcome.value, user_id=owner, guild_id=guild)
+                await audit(
+                    self._db, conn, actor, "cancel", job_id, outcome.value, user_id=owner, guild_id=guild
+                )
         return outcome
 
     async def _set_paused(self, paused: bool, actor: str, guild_id: int | None) -> bool:
@@ -192,9 +183,8 @@ class Admin:
         if guild_id is not None:
             async with self._db.write() as conn:
                 changed = await self._guilds.set_paused(conn, guild_id, paused)
-                await self._audit(
-                    conn, actor, "pause" if paused else "resume", f"guild:{guild_id}", guild_id=guild_id
-                )
+                action = "pause" if paused else "resume"
+                await audit(self._db, conn, actor, action, f"guild:{guild_id}", guild_id=guild_id)
             return changed
         async with self._db.write() as conn:
             changed = (
@@ -205,7 +195,7 @@ class Admin:
                     .returning(QueueState.id)
                 )
             ).first() is not None
-            await self._audit(conn, actor, "pause" if paused else "resume", "queue")
+            await audit(self._db, conn, actor, "pause" if paused else "resume", "queue")
             if not paused:
                 await self._db.notify(conn)
         if not paused:

@@ -35,6 +35,7 @@ __all__ = [
     "PG_SOCKET_DIR",
     "SettingsQueue",
     "audit_actions",
+    "cli",
     "db_backend",
     "db_url",
     "empty_db_url",
@@ -337,3 +338,22 @@ def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[byte
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+@pytest.fixture
+def cli(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., Awaitable[tuple[int, str, str]]]:
+    """cli(*argv) -> (exit code, stdout, stderr): `imaginebot …` in-process against this test's database."""
+    from imaginebot.app.cli import main
+
+    config = write_config(tmp_path / "config.toml", db_url)
+
+    async def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = await asyncio.to_thread(main, [*argv, "--config", str(config)])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+

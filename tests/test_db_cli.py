@@ -17,19 +17,6 @@ MODEL = "tiny"
 JOB_KEYS = ["job_id", "user_id", "kind", "status", "attempts", "position", "guild_id", "delivered"]
 
 
-@pytest.fixture
-def cli(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    config = write_config(tmp_path / "config.toml", db_url)
-
-    async def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = await asyncio.to_thread(main, [*argv, "--config", str(config)])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
 def lines(out: str) -> list[dict]:
     return [json.loads(line) for line in out.splitlines()]
 

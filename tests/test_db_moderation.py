@@ -3,16 +3,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from fixtures_db import write_config
 
 from db.queue import CancelOutcome, Queue
-from imaginebot.app.cli import main
 from imaginebot.core.config import ModerationSettings
 from imaginebot.core.domain import JobSpec, JobStatus
 
@@ -93,19 +89,6 @@ async def test_cancel_refunds_a_running_job_and_audits_owner_and_guild(queue: Qu
     assert (await queue.reads.quota_info(7)).used_today == 0
     [entry] = await queue.moderation.audit_log(user_id=7)
     assert (entry.action, entry.target, entry.detail, entry.guild_id) == ("cancel", job.id, "stopping", GUILD)
-
-
-@pytest.fixture
-def cli(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
-    config = write_config(tmp_path / "config.toml", db_url)
-
-    async def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = await asyncio.to_thread(main, [*argv, "--config", str(config)])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 async def test_cli_admin_audit(cli, queue: Queue) -> None:
