@@ -118,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--single-file", metavar="FILE", help="also export the weights as one .safetensors file (sd15/sdxl)"
     )
+    p.add_argument(
+        "--shape",
+        choices=["sd15", "sdxl"],
+        help="instead: random weights with that architecture's real sizes, for benchmarks (GBs on disk)",
+    )
 
     _build_admin(sub)
 

@@ -13,6 +13,9 @@ def run_make_tiny_model(args: argparse.Namespace) -> int:
     """Write the tiny random-weight pipeline of args.family (sd15, sdxl, sd3, flux; `--sdxl` is
     `--family sdxl`) to args.dir (and args.single_file); print what was written."""
     target = Path(args.dir)
+    shape = getattr(args, "shape", None)
+    if shape is not None:
+        return _make_shaped(args, target, shape)
     single = Path(args.single_file) if getattr(args, "single_file", None) else None
     sdxl, inpainting = bool(getattr(args, "sdxl", False)), bool(getattr(args, "inpainting", False))
     family = getattr(args, "family", None) or ("sdxl" if sdxl else "sd15")
@@ -35,4 +38,21 @@ def run_make_tiny_model(args: argparse.Namespace) -> int:
     if len(written) > 1:
         print(f"wrote the same weights as one original-layout checkpoint to {written[1]}")
         print("  (a single file holds weights only: load it with the folder above as its config folder)")
+    return 0
+
+
+def _make_shaped(args: argparse.Namespace, target: Path, shape: str) -> int:
+    """`--shape sd15|sdxl`: a random-weight model of the real architecture's sizes (gen.shapes)."""
+    for option in ("family", "sdxl", "inpainting", "single_file"):
+        if getattr(args, option, None):
+            flag = "--" + option.replace("_", "-")
+            print(f"imaginebot: {flag} cannot be combined with --shape", file=sys.stderr)
+            return 2
+    if target.exists() and not target.is_dir():
+        print(f"imaginebot: {target} exists and is not a folder", file=sys.stderr)
+        return 2
+    from gen.shapes import make_shaped_model
+
+    folder = make_shaped_model(target, shape)
+    print(f"wrote a random-weight {FAMILY_LABELS[shape]} pipeline of the real sizes (float16) to {folder}")
     return 0
