@@ -21,31 +21,29 @@ Design points (see also INTERFACE.md "Images and seeds" and "Editing an image"):
   there every job goes through the inpainting pipeline with a white mask: imagine/reroll over a grey
   canvas at strength 1 (the same starting noise as txt2img, `--chaos` included), variations and
   upscales over the resized source at the job's strength.
-- `--stop` runs the full schedule of `steps` but interrupts the denoising loop after
-  `effective_steps` (diffusers skips the remaining steps when `_interrupt` is set, then decodes), so the
-  picture is the still-noisy intermediate. Jobs with a source image ignore it.
-- `--tile` switches the UNet's and VAE's convolutions to circular padding for the call (gen.tiling); an
-  SD3/FLUX transformer has no padded convolutions: there it is the VAE's alone.
+- `--stop` interrupts the denoising loop after `effective_steps` of `steps` (diffusers then skips the
+  rest and decodes): the picture is the still-noisy intermediate. Jobs with a source image ignore it.
+- `--tile`: circular padding in the UNet's and VAE's convolutions for the call (gen.tiling; SD3/FLUX: VAE).
 - SD 3/3.5 and FLUX.1 (gen.family) run the same way through their own pipelines (FLUX: no negative,
-  guidance is a transformer input; its noise packed as its pipeline packs it, gen.latents).
-- `--chaos` perturbs each image's text embedding and starting noise with seeded noise scaled by
-  chaos/100 (gen.conditioning, gen.latents), so the four images differ more; chaos 0 is plain diffusers.
+  guidance is a transformer input, noise packed as its pipeline packs it).
+- `--chaos` perturbs each image's text embedding and starting noise by chaos/100 (gen.conditioning,
+  gen.latents), so the four images differ more; chaos 0 is plain diffusers.
 - LoRAs and embeddings (gen.lora, gen.embeddings): a batch's LoRAs (one set and weights per batch) are
   loaded once into the pipeline and switched on with `set_adapters(names, weights)` before the call, so
   the images equal plain diffusers' `load_lora_weights` + `set_adapters`; a batch without LoRAs runs with
   every adapter disabled (bit-identical to before any was loaded). A missing or broken LoRA fails the
   batch's jobs with bad_input, naming it. Textual-inversion embeddings are loaded at construction.
 - Progress: after every denoising step; a latent→RGB preview per job at most every `preview_interval`
-  seconds (gen.steps). Cancellation is checked between steps: if every job of the batch is cancelled the
-  call stops and raises GenerationCancelled; a partly cancelled batch runs on (results for all jobs are
-  returned and the caller drops the cancelled ones).
+  seconds (gen.steps). With `defer_png` the results carry the decoded pictures, and the PNG encoding
+  is the caller's, off this thread (the pipelined worker: worker.loop). Cancellation is checked between
+  steps: if every job of the batch is cancelled the call stops and raises GenerationCancelled; a partly
+  cancelled batch runs on (results for all jobs are returned and the caller drops the cancelled ones).
 - Failures that would repeat are isolated, so that one job cannot sink its batch: CUDA out of memory
   frees the cache and retries the batch in halves, and a single job once more with VAE tiling/slicing
   (large upscales decode tile by tile); bad input (diffusers' checks, a source image that won't decode,
   an edit without its plan) is split the same way. A job that still fails alone gets a result with
-  `failure` (out_of_memory, bad_input) and no images; the others keep theirs. Any other error (the
-  device, its driver) is a TransientGenerationError with a one-line message, for the worker to retry;
-  the traceback goes to the log.
+  `failure` (out_of_memory, bad_input) and no images; the others keep theirs. Any other error (device,
+  driver) is a TransientGenerationError (one line, for the worker to retry; the traceback is logged).
 """
 
 from __future__ import annotations
@@ -136,6 +134,7 @@ class DiffusersEngine:
         self._inpaint: Any = None
         self._lock = threading.Lock()
         self._low_memory = False
+        self.defer_png = False  # True: results carry pictures, PNG-encoded by the caller (pipelining)
 
     @property
     def device(self) -> torch.device:
@@ -292,7 +291,8 @@ class DiffusersEngine:
         for r in batch:
             mine = images[i : i + r.image_count]
             i += r.image_count
-            results.append(GenResult(r.job_id, [png_bytes(im) for im in mine], mine[0].width, mine[0].height))
+            pngs, pictures = ([], tuple(mine)) if self.defer_png else ([png_bytes(im) for im in mine], ())
+            results.append(GenResult(r.job_id, pngs, mine[0].width, mine[0].height, pictures=pictures))
         return results
 
     def _conditioning(self, batch: list[GenRequest], chaos: bool) -> Conditioning:

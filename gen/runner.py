@@ -131,6 +131,12 @@ class ThreadedEngine:
         await asyncio.to_thread(self.close)
 
 
+def defers_png(setting: str, device_type: str) -> bool:
+    """Whether the engine leaves PNG encoding to the worker, which overlaps it with the next batch
+    (`gen.pipelined_encoding`: auto = on a GPU; see benchmarks/RESULTS.md "pipelined worker")."""
+    return setting == "on" or (setting == "auto" and device_type != "cpu")
+
+
 def _folder(setting: str | Path | None) -> Path | None:
     """A `gen.*_dir` setting as a folder (relative: against the working directory); empty → None."""
     return Path(setting) if setting else None
@@ -177,6 +183,7 @@ def load_engine(
         loras_dir=_folder(getattr(gen_settings, "loras_dir", None)),
         embeddings_dir=_folder(getattr(gen_settings, "embeddings_dir", None)),
     )
+    engine.defer_png = defers_png(getattr(gen_settings, "pipelined_encoding", "auto"), engine.device.type)
     threaded = ThreadedEngine(engine, threads=threads)
     threaded.warm_up()
     return threaded

@@ -2,10 +2,11 @@
 
 One loop per worker (one per GPU): requeue expired leases → pick the model to serve next (worker.pool:
 the loaded ones first, but no model's jobs wait past `queue.model_switch_after`) → claim a fair batch of
-compatible jobs of it →
-`engine.generate(...)` while a watcher renews the leases, stores throttled progress and notices
-cancellations → store the results (or fail / retry) → repeat. Idle, it waits for a wake-up (PostgreSQL
-LISTEN, or an enqueue in this process) or polls with back-off from `queue.poll_interval` up to 1 s.
+compatible jobs of it → `engine.generate(...)` while a watcher renews the leases, stores throttled
+progress and notices cancellations → hand the results on to be encoded and stored (or failed / retried)
+→ repeat. Storing a batch overlaps the next batch's generation (one batch at a time), so the device does
+not wait for it. Idle, it waits for a wake-up (PostgreSQL LISTEN, or an enqueue in this process) or
+polls with back-off from `queue.poll_interval` up to 1 s.
 
 Stopping (SIGTERM/SIGINT set `stop`): the current batch may finish within `queue.lease_seconds`;
 otherwise its jobs go back to the queue without counting an attempt and the loop ends.
@@ -42,10 +43,12 @@ from imaginebot.core.domain import (
     JobStatus,
     TransientGenerationError,
 )
+from imaginebot.core.images import encode_pictures
 from worker.batch import Batch
 from worker.pool import EnginePool, ModelUnavailable, claim_order
 
 log = logging.getLogger(__name__)
+Generation = asyncio.Task[list[GenResult]]
 
 MAX_IDLE_POLL = 1.0
 ENGINE_STOP_GRACE = 10.0  # seconds a dropped batch gets to notice the cancellation
@@ -79,6 +82,8 @@ class Worker:
         self.empty_claims = 0
         self._requeue_every = max(0.2, min(self.lease / 2, 5.0))
         self._next_requeue = 0.0
+        self._finishing: list[asyncio.Task[None]] = []  # finished batches being encoded and stored
+        self.busy_seconds = 0.0  # the engine's generation time, summed (device-busy share = this ÷ wall)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; returns after the batch in flight is finished or handed back."""
@@ -102,6 +107,7 @@ class Worker:
                     delay = min(delay * 2, max(poll, MAX_IDLE_POLL))
             finally:
                 forward.cancel()
+                await self._drain_finishing()
         try:
             await self.queue.retire(self.id)
         except Exception:  # the row goes stale and is forgotten anyway
@@ -184,6 +190,7 @@ class Worker:
         # the model and storing may take long, and a lease lapsing meanwhile would hand the jobs to another
         # worker.
         watcher = asyncio.create_task(self._watch(batch, generated, stored))
+        handed_on = False
         try:
             try:
                 engine = await self.engines.get(model)
@@ -201,14 +208,39 @@ class Worker:
                 gen.cancel()
                 raise
             generated.set()
+            self.busy_seconds += batch.seconds
             if not batch.released:
-                await self._settle(batch, gen)
+                # Pipelining: the results are encoded and stored while the loop claims and generates the
+                # next batch, so the device does not wait for this CPU and database work. One batch at a
+                # time is being finished; the next one waits here for it.
+                await self._drain_finishing()
+                self._finishing.append(asyncio.create_task(self._finish(batch, gen, watcher, stored)))
+                handed_on = True
         finally:
-            await self._stop_watcher(watcher, stored)
+            if not handed_on:
+                await self._stop_watcher(watcher, stored)
 
-    async def _await_generation(
-        self, gen: asyncio.Task[list[GenResult]], batch: Batch, stop: asyncio.Event
+    async def _finish(
+        self, batch: Batch, gen: Generation, watch: asyncio.Task[None], end: asyncio.Event
     ) -> None:
+        """Encode (pictures a pipelined engine left) and store a generated batch; then stop its watcher."""
+        try:
+            await self._settle(batch, gen)
+        except Exception:  # the jobs' leases lapse and another claim retries them
+            log.exception(
+                "worker %s: could not settle jobs %s; their leases lapse and they are retried",
+                self.id,
+                batch.describe(),
+            )
+        finally:
+            await self._stop_watcher(watch, end)
+
+    async def _drain_finishing(self) -> None:
+        """Wait until the batch being encoded and stored (if any) is stored."""
+        while self._finishing:
+            await asyncio.wait({self._finishing.pop(0)})  # _finish logs its own errors
+
+    async def _await_generation(self, gen: Generation, batch: Batch, stop: asyncio.Event) -> None:
         stopping = asyncio.create_task(stop.wait())
         try:
             await asyncio.wait({gen, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -281,7 +313,7 @@ class Worker:
                     exc_info=True,
                 )
 
-    async def _settle(self, batch: Batch, gen: asyncio.Task[list[GenResult]]) -> None:
+    async def _settle(self, batch: Batch, gen: Generation) -> None:
         try:
             results = gen.result()
         except GenerationCancelled:
@@ -298,6 +330,8 @@ class Worker:
             log.exception("worker %s: engine error for jobs %s", self.id, ", ".join(batch.live()))
             await self._fail_batch(batch, Failure.ENGINE_ERROR, retry=True)
             return
+        if any(r.pictures for r in results):  # left to us by a pipelined engine: off the event loop
+            results = await asyncio.to_thread(encode_pictures, results)
         metrics.observe_batch(batch.seconds, sum(len(r.images) for r in results))
         ours = [r for r in results if r.job_id in batch.ids and r.job_id not in batch.dropped]
         failed_alone = set()

@@ -70,6 +70,9 @@ class GenSettings(_Section):
     steps: int = Field(30, ge=1, le=150)
     base_resolution: int = Field(0, ge=0, le=2048)
     compile: bool = False
+    # PNG encoding of a finished batch beside the next batch's denoising (off the generation thread):
+    # auto = on a GPU, where it would otherwise idle the device; on a CPU both compete for the same cores.
+    pipelined_encoding: Literal["auto", "on", "off"] = "auto"
     preview_interval: float = Field(1.5, ge=0.1, le=60)
     models_dir: str = "models"  # every diffusers folder or .safetensors/.ckpt file in it is a model
     loras_dir: str = "loras"  # <lora:NAME:W> finds NAME.safetensors here

@@ -292,6 +292,9 @@ class GenResult:
     height: int
     failure: Failure | None = None  # a deterministic failure of this job alone: not retried, refunded
     detail: str = ""
+    # Decoded pictures (PIL images) not yet PNG-encoded: a pipelined engine leaves the encoding to the
+    # worker, off the generation thread (imaginebot.core.images.encode_pictures); `images` is then empty.
+    pictures: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,11 +5,14 @@ loading the engine.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Sequence
 from typing import NamedTuple
 
 from PIL import Image
+
+from imaginebot.core.domain import GenResult
 
 PNG_COMPRESS_LEVEL = 3
 
@@ -23,6 +26,18 @@ def png_bytes(image: Image.Image) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buf.getvalue()
+
+
+def encode_pictures(results: Sequence[GenResult]) -> list[GenResult]:
+    """The results with their decoded pictures PNG-encoded into `images` (others unchanged).
+
+    A pipelined engine returns pictures instead of PNGs so that this CPU work (≈ 30 ms a 512² image)
+    runs beside the next batch's denoising instead of before it; the bytes are those `png_bytes` gives.
+    """
+    return [
+        dataclasses.replace(r, images=[png_bytes(p) for p in r.pictures], pictures=()) if r.pictures else r
+        for r in results
+    ]
 
 
 def open_image(data: bytes) -> Image.Image:
