@@ -32,28 +32,20 @@ from datetime import datetime
 
 from db.queue import ClaimedJob, Lifecycle
 from db.wake import Wakeup
-from imaginebot.core import metrics
 from imaginebot.core.config import QueueSettings
 from imaginebot.core.domain import (
     AsyncEngine,
     Failure,
-    GenerationCancelled,
-    GenerationError,
-    GenResult,
-    JobStatus,
-    TransientGenerationError,
 )
-from imaginebot.core.images import encode_pictures
 from worker.batch import Batch
 from worker.pool import EnginePool, ModelUnavailable, claim_order
+from worker.settle import Generation, Settler
 
 log = logging.getLogger(__name__)
-Generation = asyncio.Task[list[GenResult]]
 
 MAX_IDLE_POLL = 1.0
 ENGINE_STOP_GRACE = 10.0  # seconds a dropped batch gets to notice the cancellation
-SETTLE_ATTEMPTS = 3  # tries to store a finished batch before its leases are left to lapse
-SETTLE_RETRY_DELAY = 1.0  # seconds before the second try (then 2 s)
+CLAIM_FIRST = 1.0  # seconds a finished batch's store waits for the next claim to be made first
 WATCHER_STOP_GRACE = 60.0  # seconds the lease watcher gets to finish a write (longer than busy_timeout)
 
 
@@ -70,18 +62,22 @@ class Worker:
         worker_id: str | None = None,
         *,
         drain_timeout: float | None = None,
+        pipelined: bool = True,
     ) -> None:
         self.queue = queue
         self.engines = engines if isinstance(engines, EnginePool) else EnginePool.single(engines)
         self._last_served: dict[str, datetime] = {}
         self.options = options
         self.id = worker_id or default_worker_id()
+        self.settler = Settler(queue, self.id)
         self.lease = options.lease_seconds
         self.drain_timeout = self.lease if drain_timeout is None else drain_timeout
         self.batches_done = 0
         self.empty_claims = 0
         self._requeue_every = max(0.2, min(self.lease / 2, 5.0))
         self._next_requeue = 0.0
+        self._claimed = asyncio.Event()  # cleared while a stored batch waits for the next claim
+        self.pipelined = pipelined  # False: store each batch before claiming the next (for comparison)
         self._finishing: list[asyncio.Task[None]] = []  # finished batches being encoded and stored
         self.busy_seconds = 0.0  # the engine's generation time, summed (device-busy share = this ÷ wall)
 
@@ -96,6 +92,7 @@ class Worker:
             self.options.max_batch,
             self.engines.max_loaded,
         )
+        await self._housekeeping()  # announce this worker before its first claim
         async with self.queue.wakeup() as wake:
             forward = asyncio.create_task(self._forward_stop(stop, wake))
             try:
@@ -121,12 +118,15 @@ class Worker:
 
     async def _step(self, stop: asyncio.Event) -> bool:
         """One claim and its batch; False when there was nothing to do (or the database failed)."""
-        try:
-            await self._requeue_if_due()
+        try:  # claim first: housekeeping runs while idle or while the device works (_run_batch)
             claimed = await self._claim()
+            if claimed is None:
+                await self._requeue_if_due()
         except Exception:
             log.exception("worker %s: cannot reach the queue; retrying", self.id)
             return False
+        finally:
+            self._claimed.set()
         if claimed is None:
             self.empty_claims += 1
             return False
@@ -159,6 +159,12 @@ class Worker:
                 self._last_served[name] = self.queue.now()
                 return name, jobs
         return None
+
+    async def _housekeeping(self) -> None:
+        try:
+            await self._requeue_if_due()
+        except Exception:  # the next claim or housekeeping tries again
+            log.warning("worker %s: housekeeping failed; retrying later", self.id, exc_info=True)
 
     async def _requeue_if_due(self) -> None:
         now = asyncio.get_running_loop().time()
@@ -196,11 +202,12 @@ class Worker:
                 engine = await self.engines.get(model)
             except ModelUnavailable as exc:  # it would fail again: the jobs fail, refunded, with the reason
                 generated.set()
-                await self._fail_batch(batch, Failure.ENGINE_FAILED, retry=False, detail=str(exc))
+                await self.settler.fail_batch(batch, Failure.ENGINE_FAILED, retry=False, detail=str(exc))
                 return
             batch.started = time.monotonic()  # the batch's time is the engine's, not the model's loading
             gen = asyncio.create_task(engine.generate(requests, batch.on_progress, batch.is_dropped))
             gen.add_done_callback(batch.on_generated)
+            await self._housekeeping()
             try:
                 await self._await_generation(gen, batch, stop)
             except asyncio.CancelledError:  # torn down from outside: stop the engine; the leases lapse
@@ -210,12 +217,14 @@ class Worker:
             generated.set()
             self.busy_seconds += batch.seconds
             if not batch.released:
-                # Pipelining: the results are encoded and stored while the loop claims and generates the
-                # next batch, so the device does not wait for this CPU and database work. One batch at a
-                # time is being finished; the next one waits here for it.
+                # Pipelining: encoded and stored while the next batch generates, so the device does not
+                # wait for it; one batch at a time (the next one waits here).
                 await self._drain_finishing()
+                self._claimed.clear()
                 self._finishing.append(asyncio.create_task(self._finish(batch, gen, watcher, stored)))
                 handed_on = True
+                if not self.pipelined:
+                    await self._drain_finishing()
         finally:
             if not handed_on:
                 await self._stop_watcher(watcher, stored)
@@ -225,13 +234,12 @@ class Worker:
     ) -> None:
         """Encode (pictures a pipelined engine left) and store a generated batch; then stop its watcher."""
         try:
-            await self._settle(batch, gen)
+            # The next claim first (on SQLite both write): the device should not wait for this store.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._claimed.wait(), CLAIM_FIRST)
+            await self.settler.settle(batch, gen)
         except Exception:  # the jobs' leases lapse and another claim retries them
-            log.exception(
-                "worker %s: could not settle jobs %s; their leases lapse and they are retried",
-                self.id,
-                batch.describe(),
-            )
+            log.exception("worker %s: could not store jobs %s; retried later", self.id, batch.describe())
         finally:
             await self._stop_watcher(watch, end)
 
@@ -312,86 +320,3 @@ class Worker:
                     batch.describe(),
                     exc_info=True,
                 )
-
-    async def _settle(self, batch: Batch, gen: Generation) -> None:
-        try:
-            results = gen.result()
-        except GenerationCancelled:
-            for job_id in await self.queue.release(self.id, batch.live()):
-                log.info("job %s: engine stopped early on worker %s; back in the queue", job_id, self.id)
-            return
-        except GenerationError as exc:  # it would fail again: no retry
-            await self._fail_batch(batch, exc.failure, retry=False, detail=_reason(exc))
-            return
-        except TransientGenerationError as exc:  # the device or its driver: another try may succeed
-            await self._fail_batch(batch, Failure.DEVICE_ERROR, retry=True, detail=_reason(exc))
-            return
-        except Exception:
-            log.exception("worker %s: engine error for jobs %s", self.id, ", ".join(batch.live()))
-            await self._fail_batch(batch, Failure.ENGINE_ERROR, retry=True)
-            return
-        if any(r.pictures for r in results):  # left to us by a pipelined engine: off the event loop
-            results = await asyncio.to_thread(encode_pictures, results)
-        metrics.observe_batch(batch.seconds, sum(len(r.images) for r in results))
-        ours = [r for r in results if r.job_id in batch.ids and r.job_id not in batch.dropped]
-        failed_alone = set()
-        for r in ours:
-            if r.failure is not None:  # this job alone failed, in a way that would repeat
-                failed_alone.add(r.job_id)
-                await self._fail_job(r.job_id, r.failure, retry=False, detail=r.detail)
-        mine = [r for r in ours if r.failure is None]
-        won = await self._complete(mine) if mine else set()
-        for r in mine:
-            if r.job_id in won:
-                log.info(
-                    "job %s: succeeded on worker %s (%d image(s), %.2f s batch)",
-                    r.job_id,
-                    self.id,
-                    len(r.images),
-                    batch.seconds,
-                )
-        returned = {r.job_id for r in ours}
-        for job_id in batch.live():
-            if job_id not in returned:
-                await self._fail_job(job_id, Failure.NO_IMAGES, retry=True)
-            elif job_id not in won and job_id not in failed_alone:
-                log.info("job %s: cancelled or lease lost; worker %s dropped its results", job_id, self.id)
-
-    async def _fail_batch(self, batch: Batch, failure: Failure, *, retry: bool, detail: str = "") -> None:
-        for job_id in batch.live():
-            await self._fail_job(job_id, failure, retry=retry, detail=detail)
-
-    async def _fail_job(self, job_id: str, failure: Failure, *, retry: bool, detail: str = "") -> None:
-        status = await self.queue.fail(job_id, self.id, failure, retry=retry, detail=detail)
-        self._log_failure(job_id, status, f"{failure.value}{': ' + detail if detail else ''}")
-
-    async def _complete(self, results: list[GenResult]) -> set[str]:
-        """Store a batch's results, retrying a failed transaction a few times: the images cost GPU
-        seconds, and a database blip (a restart, a lock held by a backup) should not throw them away.
-        Storing is a compare-and-set on this worker's lease, so a retry can never store twice."""
-        for attempt in range(1, SETTLE_ATTEMPTS):
-            try:
-                return await self.queue.complete_many(self.id, results)
-            except Exception:
-                log.warning(
-                    "worker %s: storing the results of %s failed (attempt %d of %d); retrying",
-                    self.id,
-                    ", ".join(r.job_id for r in results),
-                    attempt,
-                    SETTLE_ATTEMPTS,
-                    exc_info=True,
-                )
-                await asyncio.sleep(SETTLE_RETRY_DELAY * attempt)
-        return await self.queue.complete_many(self.id, results)  # the last try: its error propagates
-
-    def _log_failure(self, job_id: str, status: JobStatus | None, what: str) -> None:
-        if status is JobStatus.QUEUED:
-            log.warning("job %s: %s on worker %s; queued again", job_id, what, self.id)
-        elif status is JobStatus.FAILED:
-            log.warning("job %s: %s on worker %s; failed and refunded", job_id, what, self.id)
-        else:
-            log.info("job %s: %s on worker %s; cancelled or lease lost meanwhile", job_id, what, self.id)
-
-
-def _reason(exc: BaseException) -> str:
-    return str(exc).rstrip(".") or type(exc).__name__

@@ -5,6 +5,7 @@ loading the engine.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
 from collections.abc import Sequence
@@ -36,6 +37,19 @@ def encode_pictures(results: Sequence[GenResult]) -> list[GenResult]:
     """
     return [
         dataclasses.replace(r, images=[png_bytes(p) for p in r.pictures], pictures=()) if r.pictures else r
+        for r in results
+    ]
+
+
+async def encode_pictures_parallel(results: Sequence[GenResult]) -> list[GenResult]:
+    """`encode_pictures`, one picture per thread of the default executor: Pillow's encoder releases the
+    GIL, so on a many-core GPU host a batch's PNGs take about one picture's time."""
+    pictures = [p for r in results for p in r.pictures]
+    if not pictures:
+        return list(results)
+    pngs = iter(await asyncio.gather(*(asyncio.to_thread(png_bytes, p) for p in pictures)))
+    return [
+        dataclasses.replace(r, images=[next(pngs) for _ in r.pictures], pictures=()) if r.pictures else r
         for r in results
     ]
 
