@@ -55,33 +55,12 @@ def _clip(width: int, layers: int, heads: int, *, projection: bool, act: str) ->
     return CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
 
 
-def _sd15() -> Any:
-    from diffusers import PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+def _unet(shape: str) -> Any:
+    from diffusers import UNet2DConditionModel
 
-    from gen.tiny import SD_SCHEDULER
-    from gen.tokenizer import clip_tokenizer
-
-    # diffusers' default UNet config is SD 1.x's but for the text width (768 in SD 1.5).
-    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)
-    return StableDiffusionPipeline(
-        vae=_vae(0.18215, 512),
-        text_encoder=_clip(768, 12, 12, projection=False, act="quick_gelu"),
-        tokenizer=clip_tokenizer(),
-        unet=unet,
-        scheduler=PNDMScheduler(**SD_SCHEDULER, skip_prk_steps=True, set_alpha_to_one=False),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-
-
-def _sdxl() -> Any:
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
-
-    from gen.tiny import SD_SCHEDULER
-    from gen.tokenizer import clip_tokenizer
-
-    unet = UNet2DConditionModel(
+    if shape == "sd15":  # diffusers' default UNet config is SD 1.x's but for the text width (768 in SD 1.5)
+        return UNet2DConditionModel(sample_size=64, cross_attention_dim=768)
+    return UNet2DConditionModel(
         sample_size=128,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
@@ -95,26 +74,53 @@ def _sdxl() -> Any:
         addition_time_embed_dim=256,
         projection_class_embeddings_input_dim=2816,
     )
+
+
+def shaped_modules(shape: str) -> dict[str, Any]:
+    """The torch modules of `shape` (SHAPES) with random weights: unet, vae, text_encoder(s).
+
+    Built under `torch.device("meta")` they cost no memory (sizes and FLOP counts only)."""
+    if shape not in SHAPES:
+        raise ValueError(f"unknown model shape {shape!r} (use {', '.join(SHAPES)})")
+    modules = {
+        "unet": _unet(shape),
+        "vae": _vae(0.18215 if shape == "sd15" else 0.13025, 512 if shape == "sd15" else 1024),
+        "text_encoder": _clip(768, 12, 12, projection=False, act="quick_gelu"),
+    }
+    if shape == "sdxl":
+        modules["text_encoder_2"] = _clip(1280, 32, 20, projection=True, act="gelu")
+    return modules
+
+
+def build_shaped_pipeline(shape: str, seed: int = 0) -> Any:
+    """The random-weight pipeline of `shape` (SHAPES) in memory, float32, deterministic for a seed."""
+    from gen.tiny import SD_SCHEDULER
+    from gen.tokenizer import clip_tokenizer
+
+    torch.manual_seed(seed)
+    modules = shaped_modules(shape)
+    if shape == "sd15":
+        from diffusers import PNDMScheduler, StableDiffusionPipeline
+
+        return StableDiffusionPipeline(
+            **modules,
+            tokenizer=clip_tokenizer(),
+            scheduler=PNDMScheduler(**SD_SCHEDULER, skip_prk_steps=True, set_alpha_to_one=False),
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
+
     return StableDiffusionXLPipeline(
-        vae=_vae(0.13025, 1024),
-        text_encoder=_clip(768, 12, 12, projection=False, act="quick_gelu"),
-        text_encoder_2=_clip(1280, 32, 20, projection=True, act="gelu"),
+        **modules,
         tokenizer=clip_tokenizer(),
         tokenizer_2=clip_tokenizer(pad_token="!"),
-        unet=unet,
         scheduler=EulerDiscreteScheduler(
             **SD_SCHEDULER, timestep_spacing="leading", interpolation_type="linear", use_karras_sigmas=False
         ),
         force_zeros_for_empty_prompt=True,
     )
-
-
-def build_shaped_pipeline(shape: str, seed: int = 0) -> Any:
-    """The random-weight pipeline of `shape` (SHAPES) in memory, float32, deterministic for a seed."""
-    if shape not in SHAPES:
-        raise ValueError(f"unknown model shape {shape!r} (use {', '.join(SHAPES)})")
-    torch.manual_seed(seed)
-    return _sd15() if shape == "sd15" else _sdxl()
 
 
 def make_shaped_model(dir: str | Path, shape: str, *, seed: int = 0, dtype: str = "float16") -> Path:
@@ -123,6 +129,9 @@ def make_shaped_model(dir: str | Path, shape: str, *, seed: int = 0, dtype: str 
     from gen.tokenizer import write_clip_tokenizer_files
 
     quiet_progress_bars()
+    import diffusers
+
+    diffusers.utils.logging.set_verbosity_error()  # its float16 cast notes are not for an operator
     pipe = build_shaped_pipeline(shape, seed)
     pipe.to(getattr(torch, dtype))
     folder = Path(dir)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, Histogram, generate_latest
+
+if TYPE_CHECKING:  # aiohttp is imported when a server starts: `imaginebot imagine` never needs it (0.2 s)
+    from aiohttp import web
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ async def refresh_from_queue(stats: StatsSource) -> None:
 
 
 def make_app(stats: StatsSource, role: str) -> web.Application:
+    from aiohttp import web
+
     started = time.monotonic()
 
     async def health(_: web.Request) -> web.Response:
@@ -88,6 +92,8 @@ def make_app(stats: StatsSource, role: str) -> web.Application:
 
 
 async def start_server(stats: StatsSource, host: str, port: int, role: str) -> web.AppRunner:
+    from aiohttp import web
+
     """Serve /health and /metrics; returns the runner (call `await runner.cleanup()` to stop)."""
     runner = web.AppRunner(make_app(stats, role), access_log=None)
     await runner.setup()
