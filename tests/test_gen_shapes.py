@@ -13,7 +13,12 @@ from gen.shapes import parameter_count, shaped_modules
 # Parameter counts of the published checkpoints (runwayml/stable-diffusion-v1-5, SDXL base 1.0).
 PUBLISHED = {
     "sd15": {"unet": 859_520_964, "vae": 83_653_863, "text_encoder": 123_060_480},
-    "sdxl": {"unet": 2_567_463_684, "vae": 83_653_863, "text_encoder": 123_060_480, "text_encoder_2": 694_659_840},
+    "sdxl": {
+        "unet": 2_567_463_684,
+        "vae": 83_653_863,
+        "text_encoder": 123_060_480,
+        "text_encoder_2": 694_659_840,
+    },
 }
 
 
