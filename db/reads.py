@@ -58,6 +58,14 @@ class Reads:
                 raise JobNotFound(job_id)
             return (await self._records(conn, rows))[0]
 
+    async def progress_of(self, job_ids: Iterable[str]) -> dict[str, tuple[JobStatus, int]]:
+        """Status and progress (percent) of each of these jobs, in one light query (for watchers)."""
+        async with self._db.read() as conn:
+            rows = await conn.execute(
+                select(Job.id, Job.status, Job.progress).where(Job.id.in_(set(job_ids)))
+            )
+            return {r.id: (JobStatus(r.status), int(r.progress or 0)) for r in rows}
+
     async def find_job(self, job_id: str) -> JobRecord | None:
         try:
             return await self.get_job(job_id)

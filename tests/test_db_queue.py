@@ -22,6 +22,7 @@ from db.queue import (
     QuotaExceeded,
     SourceImageMissing,
 )
+from db.records import ProgressUpdate
 from imaginebot.core.domain import SEED_MAX, GenResult, ImageRef, JobKind, JobSpec, JobStatus
 
 SPEC = JobSpec("a red fox in snow")
@@ -278,3 +279,12 @@ async def test_a_spec_naming_its_model_is_queued_for_that_model(queue: Queue) ->
     jobs = await queue.admission.enqueue(3, [SPEC, dataclasses.replace(SPEC, model="anime")], model=MODEL)
     assert [j.model for j in jobs] == [MODEL, "anime"]
     assert [j.id for j in await queue.lifecycle.claim("w", model="anime", max_images=8)] == [jobs[1].id]
+
+
+async def test_progress_of_reads_status_and_progress_in_one_query(queue: Queue) -> None:
+    a, b = await queue.admission.enqueue(1, [JobSpec("a"), JobSpec("b")], model="tiny")
+    [claimed] = await queue.lifecycle.claim("w", model="tiny", max_images=4)
+    await queue.lifecycle.set_progress_many("w", [ProgressUpdate(claimed.id, 40, None)])
+    other = b.id if claimed.id == a.id else a.id
+    seen = await queue.reads.progress_of([a.id, b.id, "no-such-job"])
+    assert seen == {claimed.id: (JobStatus.RUNNING, 40), other: (JobStatus.QUEUED, 0)}
