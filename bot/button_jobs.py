@@ -161,7 +161,9 @@ async def _edit_job(bot: ImagineBot, ask: Ask, job: JobRecord, spec: JobSpec, ar
         zoom = _zoom(ask.zoom or "")
     image = await bot.queue.reads.get_image(job.id, 1)
     if image is None:
-        raise Refusal(messages.button_not_ready())
+        pruned = await bot.queue.retention.images_pruned(job.id)
+        keep_days = bot.settings.storage.keep_days
+        raise Refusal(messages.image_pruned(keep_days) if pruned else messages.button_not_ready())
     try:
         ej = edit_job(
             action, spec, source_pixels=(image.width, image.height),

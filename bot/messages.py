@@ -123,6 +123,12 @@ def refusal(err: QueueRefusal) -> str:
     return "The queue turned this request down. Try again later."
 
 
+def image_pruned(keep_days: int) -> str:
+    """A button of a job whose images the retention (storage.keep_days) deleted."""
+    return (f"This image was deleted after {keep_days} days (storage.keep_days), so it cannot be upscaled, "
+            "varied or edited any more. The job's prompt and parameters are kept: use /imagine again.")
+
+
 def not_found(err: NotFound) -> str:
     """An admin named a job or a user the database does not know."""
     if isinstance(err, JobNotFound):

@@ -23,7 +23,7 @@ from bot.cancelling import cancel_view
 from bot.client import DB_GATE
 from bot.moderation import check_timeout
 from bot.replies import Refusal, ack_budget, defer_privately, owner_only, reply_ephemeral
-from db.errors import QueueRefusal
+from db.errors import QueueRefusal, SourceImageMissing
 from db.records import DeliveryTarget, JobRecord
 from imaginebot.core import metrics
 from imaginebot.core.prompt import PromptError
@@ -88,7 +88,10 @@ async def _submit(bot: ImagineBot, interaction: discord.Interaction, make_jobs: 
         await reply_ephemeral(interaction, messages.refused(str(err)))
         return []
     except QueueRefusal as err:
-        await reply_ephemeral(interaction, messages.refused(messages.refusal(err)))
+        text = messages.refusal(err)
+        if isinstance(err, SourceImageMissing) and await bot.queue.retention.images_pruned(err.job_id):
+            text = messages.image_pruned(bot.settings.storage.keep_days)
+        await reply_ephemeral(interaction, messages.refused(text))
         return []
     except Refusal as refusal:
         await reply_ephemeral(interaction, str(refusal))

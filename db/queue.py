@@ -14,6 +14,7 @@
 | `admin`     | /admin, `imaginebot admin`  | quotas, bans, cancel, pause and resume (audited)              |
 | `moderation`| /imagine, /admin words/audit| banned words, strikes and timeouts, the audit log             |
 | `reads`     | anyone                      | look at jobs, images, quotas, the paused flag and statistics  |
+| `retention` | `imaginebot db prune`, bot  | delete images past storage.keep_days, erase expired tokens    |
 
 The `jobs` table is the queue, the history and the delivery outbox at once. Every role of one Queue
 shares its `Database` (one pool, one SQLite write lock, one set of in-process wake-ups) and its `Quotas`.
@@ -52,12 +53,14 @@ from db.records import (
     DeliveryTarget,
     JobRecord,
     ProgressUpdate,
+    PruneReport,
     QueueStats,
     QuotaInfo,
     RequeueReport,
     SourceFile,
 )
 from db.records import JobImage as JobImageRecord
+from db.retention import Retention
 from db.session import create_engine
 from imaginebot.core.config import DatabaseSettings
 
@@ -78,6 +81,7 @@ __all__ = [
     "NotFound",
     "Outbox",
     "ProgressUpdate",
+    "PruneReport",
     "Queue",
     "QueueFull",
     "QueuePaused",
@@ -88,6 +92,7 @@ __all__ = [
     "QuotaInfo",
     "Reads",
     "RequeueReport",
+    "Retention",
     "SourceFile",
     "SourceImageMissing",
     "StrikeOutcome",
@@ -116,6 +121,7 @@ class Queue:
         self.admin = Admin(self.database, quotas, guilds)
         self.reads = Reads(self.database, quotas, guilds)
         self.moderation = Moderation(self.database, self.admin)
+        self.retention = Retention(self.database)
 
     @classmethod
     def open(

@@ -227,3 +227,29 @@ class CancelOutcome(enum.StrEnum):
 class RequeueReport:
     requeued: list[str]
     failed: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    """What one retention run (`queue.retention.prune`) deleted; the jobs themselves all stay."""
+
+    jobs: int = 0  # finished jobs that lost their stored images (results or input files)
+    images: int = 0  # job_images rows deleted
+    inputs: int = 0  # job_inputs rows deleted
+    bytes: int = 0  # PNG bytes of those images and inputs
+    tokens: int = 0  # expired interaction tokens erased
+    previews: int = 0  # leftover progress previews of finished jobs deleted
+
+    @property
+    def deleted_anything(self) -> bool:
+        return any((self.jobs, self.images, self.inputs, self.tokens, self.previews))
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "jobs": self.jobs,
+            "images": self.images,
+            "inputs": self.inputs,
+            "bytes": self.bytes,
+            "tokens": self.tokens,
+            "previews": self.previews,
+        }

@@ -8,6 +8,7 @@ geometry's (at base resolution 128: `--ar 3:2` is 160×104), while U<k> gives 32
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from discord_standin import DiscordStandIn, InteractionHandle
@@ -395,3 +396,20 @@ async def _generate(bot: RunningBot, job_id: str, size: tuple[int, int], images:
     pngs = [solid_png(*size, (40 * k, 90, 160)) for k in range(images)]
     won = await bot.queue.lifecycle.complete_many("test-worker", [GenResult(job_id, pngs, *size)])
     assert won == {job_id}
+
+
+async def test_buttons_of_a_pruned_image_say_it_was_deleted(
+    standin: DiscordStandIn, start_bot: Any, fake_bot_engine: Any
+) -> None:
+    """Once retention deleted a job's images, its U/V and edit buttons say so; nothing is charged."""
+    bot = await start_bot(fake_bot_engine(), storage={"keep_days": 7})
+    ivy = standin.add_member("ivy")
+    grid, upscale = await upscaled(bot, ivy, "a quiet harbour")
+    report = await bot.queue.retention.prune(7, now=datetime.now(UTC) + timedelta(days=8))
+    assert report.jobs == 2  # the grid and its upscale
+    count = len(await jobs_of(bot, ivy))
+    for message, label in ((grid, "U2"), (grid, "V1"), (upscale, "Zoom Out 2x")):
+        press = await standin.press(ivy, message, label=label)
+        reply = await press.wait_message(lambda m: True, 5)
+        assert "deleted after 7 days" in reply["content"] and reply["flags"] & EPHEMERAL, label
+    await nothing_new(bot, ivy, count, count)

@@ -42,6 +42,7 @@ def _int_in(low: int, high: int) -> Callable[[str], int]:
 DISCORD_ID = _int_in(0, 2**63 - 1)  # a snowflake: what a BIGINT column holds
 DAILY_JOBS = _int_in(0, 100_000)  # as /admin quota set
 AUDIT_LIMIT = _int_in(1, 1000)
+KEEP_DAYS = _int_in(0, 36_500)  # as storage.keep_days
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -98,13 +99,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run a worker that claims and generates jobs from the database")
     _add_config(p)
 
-    p = sub.add_parser("db", help="database schema commands")
+    p = sub.add_parser("db", help="database schema and retention commands")
     dbsub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     for name, text in (("upgrade", "apply migrations"), ("current", "show the schema revision")):
         _add_config(dbsub.add_parser(name, help=text))
     down = dbsub.add_parser("downgrade", help="revert migrations to REVISION (e.g. base)")
     down.add_argument("revision")
     _add_config(down)
+    prune = dbsub.add_parser("prune", help="delete images older than storage.keep_days, erase expired tokens")
+    prune.add_argument(
+        "--days", metavar="N", type=KEEP_DAYS,
+        help="keep images N days (default: storage.keep_days; 0: for ever)",
+    )
+    _add_config(prune)
 
     p = sub.add_parser("make-tiny-model", help="write a small random-weight diffusion pipeline")
     p.add_argument("dir", metavar="DIR")

@@ -1,18 +1,29 @@
-"""`imaginebot db upgrade|current|downgrade`: the schema of the configured database."""
+"""`imaginebot db upgrade|current|downgrade`: the schema of the configured database; `imaginebot db prune`:
+retention (images older than storage.keep_days, expired interaction tokens)."""
 
 from __future__ import annotations
 
 import argparse
 
 from db import migrate
+from db.queue import Queue
+from db.records import PruneReport
 from db.session import safe_url
-from imaginebot.app.common import guarded
+from imaginebot.app.common import actor, guarded, with_queue
 from imaginebot.core.config import load_settings
 
 
 def run_db(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     url = settings.database.url
+    if args.db_command == "prune":
+        keep_days = settings.storage.keep_days if args.days is None else args.days
+
+        async def prune(queue: Queue) -> int:
+            print(prune_line(await queue.retention.prune(keep_days, actor=actor()), keep_days))
+            return 0
+
+        return guarded(lambda: with_queue(settings, prune))
 
     async def work() -> int:
         heads = migrate.script_heads()
@@ -30,3 +41,14 @@ def run_db(args: argparse.Namespace) -> int:
         return 0
 
     return guarded(work)
+
+
+def prune_line(report: PruneReport, keep_days: int) -> str:
+    """`imaginebot db prune`'s one line."""
+    if not report.deleted_anything:
+        kept = "for ever" if keep_days == 0 else f"{keep_days} day{'s' if keep_days != 1 else ''}"
+        return f"nothing to prune (images are kept {kept})"
+    return (
+        f"pruned {report.jobs} job(s): {report.images + report.inputs} image(s), "
+        f"{report.bytes / 1_000_000:.1f} MB; erased {report.tokens} expired interaction token(s)"
+    )

@@ -173,6 +173,12 @@ class MetricsSettings(_Section):
     port: int = Field(9108, ge=0, le=65535)
 
 
+class StorageSettings(_Section):
+    """Retention (db.retention): images of jobs finished longer ago are deleted; the jobs stay as history."""
+
+    keep_days: int = Field(30, ge=0, le=36500)  # 0: keep images for ever
+
+
 class Settings(BaseSettings):
     """All of imaginebot's settings. Build with `load_settings()`, not directly."""
 
@@ -187,6 +193,7 @@ class Settings(BaseSettings):
     admin: AdminSettings = Field(default_factory=AdminSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
     models: dict[str, ModelEntry] = Field(default_factory=dict)
     styles: dict[str, StyleEntry] = Field(default_factory=dict)
 
