@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from gen.loader import ModelLoadError, _is_offline_error, _looks_like_path, _one_line
+from gen.loader import ModelLoadError, _looks_like_path, load_error
 from gen.quiet import quiet_progress_bars
 
 log = logging.getLogger(__name__)
@@ -91,12 +91,7 @@ class Captioner:
             self.processor: Any = AutoImageProcessor.from_pretrained(source)
             self.tokenizer: Any = AutoTokenizer.from_pretrained(source)
         except Exception as exc:
-            if not local and _is_offline_error(exc):
-                raise ModelLoadError(
-                    f"{SETTING}: {text!r} is not in the local Hugging Face cache and the Hub cannot be "
-                    "reached; fetch it once online, or set it to a local folder"
-                ) from exc
-            raise ModelLoadError(f"{SETTING}: cannot load captioner {text}: {_one_line(exc)}") from exc
+            raise load_error(SETTING, "captioner", text, exc, local=local) from exc
         self.device = torch.device(device)
         self.dtype = dtype
         model: Any = self.model

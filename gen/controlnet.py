@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from gen.family import pipeline_family
-from gen.loader import ModelLoadError, _is_offline_error, _looks_like_path, _one_line
+from gen.loader import ModelLoadError, _looks_like_path, _one_line, load_error
 from gen.quiet import quiet_progress_bars
 
 log = logging.getLogger(__name__)
@@ -72,12 +72,7 @@ def load_controlnet(
     try:
         controlnet = ControlNetModel.from_pretrained(str(path) if local else text, dtype=dtype)
     except Exception as exc:
-        if not local and _is_offline_error(exc):
-            raise ModelLoadError(
-                f"{setting}: {text!r} is not in the local Hugging Face cache and the Hub cannot be reached; "
-                "fetch it once online, or set it to a local folder"
-            ) from exc
-        raise ModelLoadError(f"{setting}: cannot load ControlNet {text}: {_one_line(exc)}") from exc
+        raise load_error(setting, "ControlNet", text, exc, local=local) from exc
     try:
         controlnet.to(torch.device(device))
     except RuntimeError as exc:

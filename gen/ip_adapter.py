@@ -39,7 +39,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from gen.loader import ModelLoadError, _is_offline_error, _one_line
+from gen.loader import ModelLoadError, _one_line, load_error
 
 SETTING = "gen.ip_adapter"
 DEFAULT_IMAGE_ENCODER = "image_encoder"
@@ -112,12 +112,7 @@ def load_ip_adapter(
             image_encoder_folder=image_encoder_folder,
         )
     except Exception as exc:
-        if not local and _is_offline_error(exc):
-            raise ModelLoadError(
-                f"{SETTING}: {text!r} is not in the local Hugging Face cache and the Hub cannot be "
-                "reached; fetch it once online, or set it to a local folder"
-            ) from exc
-        raise ModelLoadError(f"{SETTING}: cannot load IP-Adapter {text}: {_one_line(exc)}") from exc
+        raise load_error(SETTING, "IP-Adapter", text, exc, local=local) from exc
     _before[pipe] = had
 
 

@@ -204,6 +204,16 @@ def _is_offline_error(exc: BaseException) -> bool:
     return bool(names & offline) or any(h in text for h in hints)
 
 
+def load_error(setting: str, what: str, ref: str, exc: BaseException, *, local: bool) -> ModelLoadError:
+    """The one-line error for a component (`what`, from the setting `setting`) that failed to load."""
+    if not local and _is_offline_error(exc):
+        return ModelLoadError(
+            f"{setting}: {ref!r} is not in the local Hugging Face cache and the Hub cannot be reached; "
+            "fetch it once online, or set it to a local folder"
+        )
+    return ModelLoadError(f"{setting}: cannot load {what} {ref}: {_one_line(exc)}")
+
+
 def _load_pretrained(ref: str, dtype: torch.dtype, *, local: bool) -> Any:
     from diffusers import AutoPipelineForText2Image
 
