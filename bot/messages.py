@@ -335,5 +335,9 @@ def job_state(job: JobRecord) -> str:
     return f"queued, position {job.position}" if job.position else "queued"
 
 
+def gpu_today_line(seconds: float) -> str:
+    return f"**GPU time today:** {seconds:.2f} s"
+
+
 def more_lines(n: int) -> str:
     return f"… and {n} more"

@@ -187,11 +187,14 @@ class Lifecycle:
         """Finish a batch in one transaction; returns the job ids whose CAS this worker won.
 
         Results of jobs the worker no longer holds (cancelled, or lease lost to another worker) are
-        dropped without a trace. Images are keyed (job_id, index 1…n).
+        dropped without a trace. Images are keyed (job_id, index 1…n). A result's `gpu_seconds` (its
+        share of the batch's device time) is stored in `jobs.gpu_seconds` by the same UPDATE; None
+        leaves NULL.
         """
         if not results:
             return set()
         now = self._db.now()
+        gpu = {r.job_id: r.gpu_seconds for r in results if r.gpu_seconds is not None}
         async with self._db.write() as conn:
             stmt = (
                 update(Job)
@@ -202,6 +205,7 @@ class Lifecycle:
                     finished_at=now,
                     failure=None,
                     error=None,
+                    **({"gpu_seconds": case(gpu, value=Job.id, else_=Job.gpu_seconds)} if gpu else {}),
                     **RELEASED,
                 )
                 .returning(Job.id)

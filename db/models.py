@@ -150,6 +150,8 @@ class Job(Base):
     result_message_id: Mapped[int | None] = mapped_column(BigInteger)
     delivered_at: Mapped[datetime | None]
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A succeeded job's share of its batch's generation time (imaginebot.core.gpu_time); NULL otherwise.
+    gpu_seconds: Mapped[float | None] = mapped_column(Float)
 
 
 class JobImage(Base):

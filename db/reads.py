@@ -99,6 +99,14 @@ class Reads:
             )
             return await self._records(conn, rows)
 
+    async def gpu_seconds_today(self, user_id: int) -> float | None:
+        """The GPU seconds of the user's jobs finished today (UTC); None when none of them was measured."""
+        since = day_start(self._db.now())
+        stmt = select(func.sum(Job.gpu_seconds)).where(Job.user_id == user_id, Job.finished_at >= since)
+        async with self._db.read() as conn:
+            total = (await conn.execute(stmt)).scalar_one()
+        return None if total is None else float(total)
+
     async def queue_list(self, guild_id: int | None = None) -> list[JobRecord]:
         """Running jobs (oldest start first), then queued jobs in claim order (per model); with
         `guild_id`, only the jobs made in that guild (positions stay those of the whole queue)."""

@@ -66,6 +66,7 @@ class JobRecord:
     delivery_attempts: int = 0
     position: int | None = None  # 1-based place in the claim order while queued, else None
     edit: EditPlan | None = None  # the geometry of an edit (zoom, pan, square, region, second upscale)
+    gpu_seconds: float | None = None  # a succeeded job's share of its batch's device time, else None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any], position: int | None = None) -> JobRecord:
@@ -93,7 +94,7 @@ class JobRecord:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The job line of `imaginebot admin queue --json` and `imaginebot jobs --json`."""
+        """The job line of `imaginebot admin queue --json` (and the start of `imaginebot jobs --json`'s)."""
         return {
             "job_id": self.id,
             "user_id": self.user_id,
@@ -104,6 +105,11 @@ class JobRecord:
             "guild_id": self.guild_id,
             "delivered": self.delivered_at is not None,
         }
+
+    def history_json(self) -> dict[str, Any]:
+        """The job line of `imaginebot jobs --json`: `to_json` and the job's GPU seconds (3 decimals)."""
+        gpu = None if self.gpu_seconds is None else round(self.gpu_seconds, 3)
+        return {**self.to_json(), "gpu_seconds": gpu}
 
 
 @dataclass(frozen=True, slots=True)

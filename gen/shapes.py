@@ -55,7 +55,7 @@ def _clip(width: int, layers: int, heads: int, *, projection: bool, act: str) ->
     return CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
 
 
-def _unet(shape: str) -> Any:
+def shaped_unet(shape: str) -> Any:
     from diffusers import UNet2DConditionModel
 
     if shape == "sd15":  # diffusers' default UNet config is SD 1.x's but for the text width (768 in SD 1.5)
@@ -83,7 +83,7 @@ def shaped_modules(shape: str) -> dict[str, Any]:
     if shape not in SHAPES:
         raise ValueError(f"unknown model shape {shape!r} (use {', '.join(SHAPES)})")
     modules = {
-        "unet": _unet(shape),
+        "unet": shaped_unet(shape),
         "vae": _vae(0.18215 if shape == "sd15" else 0.13025, 512 if shape == "sd15" else 1024),
         "text_encoder": _clip(768, 12, 12, projection=False, act="quick_gelu"),
     }

@@ -128,7 +128,7 @@ async def test_jobs_history_json(cli, queue: Queue) -> None:
     assert code == 0
     rows = lines(out)
     assert [r["job_id"] for r in rows] == [b[0].id, a[2].id, a[1].id, a[0].id]
-    assert all(list(r) == JOB_KEYS for r in rows)
+    assert all(list(r) == [*JOB_KEYS, "gpu_seconds"] for r in rows)
     code, out, _ = await cli("jobs", "--user", "1", "--limit", "2", "--json")
     assert [r["job_id"] for r in lines(out)] == [a[2].id, a[1].id]
     code, out, _ = await cli("jobs", "--status", "succeeded", "--json")

@@ -28,7 +28,9 @@ class PictureEngine:
         self.calls.append([r.job_id for r in batch])
         await asyncio.sleep(0.05)
         return [
-            GenResult(r.job_id, [], 16, 16, pictures=tuple(_picture(r.seed + k) for k in range(r.image_count)))
+            GenResult(
+                r.job_id, [], 16, 16, pictures=tuple(_picture(r.seed + k) for k in range(r.image_count))
+            )
             for r in batch
         ]
 

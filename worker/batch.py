@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from db.records import ClaimedJob, ProgressUpdate
 from imaginebot.core.domain import GenProgress
+from imaginebot.core.gpu_time import apportion, request_units
 
 PROGRESS_INTERVAL = 1.0  # seconds between progress writes of one job
 
@@ -33,6 +34,10 @@ class Batch:
 
     def on_generated(self, _: object) -> None:
         self.seconds = time.monotonic() - self.started
+
+    def gpu_seconds(self) -> dict[str, float]:
+        """The engine's time for this batch shared among all its jobs by their work (core.gpu_time)."""
+        return apportion(self.seconds, {j.id: request_units(j.request()) for j in self.jobs})
 
     def live(self) -> list[str]:
         return [i for i in self.ids if i not in self.dropped]

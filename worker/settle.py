@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from db.queue import Lifecycle
 from imaginebot.core import metrics
@@ -58,7 +59,8 @@ class Settler:
             if r.failure is not None:  # this job alone failed, in a way that would repeat
                 failed_alone.add(r.job_id)
                 await self.fail_job(r.job_id, r.failure, retry=False, detail=r.detail)
-        mine = [r for r in ours if r.failure is None]
+        gpu = batch.gpu_seconds()
+        mine = [replace(r, gpu_seconds=gpu.get(r.job_id)) for r in ours if r.failure is None]
         won = await self.complete(mine) if mine else set()
         for r in mine:
             if r.job_id in won:

@@ -49,6 +49,9 @@ class Info(commands.Cog):
         if quota.banned:
             lines.append(messages.banned_line(quota.ban_reason))
         jobs = await reads.user_jobs(user_id, [JobStatus.QUEUED, JobStatus.RUNNING])
+        gpu_today = await reads.gpu_seconds_today(user_id)
+        if gpu_today is not None:
+            lines.append(messages.gpu_today_line(gpu_today))
         lines.append(messages.info_counts(quota.queued, quota.running))
         lines += [messages.job_line(j.id, j.spec.prompt, messages.job_state(j)) for j in jobs[:MAX_JOB_LINES]]
         if len(jobs) > MAX_JOB_LINES:

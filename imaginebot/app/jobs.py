@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from db.queue import Queue
 from imaginebot.app import messages, tables
@@ -21,7 +22,11 @@ def run_jobs(args: argparse.Namespace) -> int:
             return fail(messages.unknown_user(args.user))
         status = JobStatus(args.status) if args.status else None
         jobs = await queue.reads.history(user=args.user, status=status, limit=args.limit)
-        tables.print_jobs(jobs, as_json=args.json, empty="no jobs")
+        if args.json:  # the history's lines also carry each job's GPU seconds
+            for job in jobs:
+                print(json.dumps(job.history_json()))
+        else:
+            tables.print_jobs(jobs, as_json=False, empty="no jobs")
         return 0
 
     return guarded(lambda: with_queue(settings, action))

@@ -295,6 +295,7 @@ class GenResult:
     # Decoded pictures (PIL images) not yet PNG-encoded: a pipelined engine leaves the encoding to the
     # worker, off the generation thread (imaginebot.core.images.encode_pictures); `images` is then empty.
     pictures: tuple[Any, ...] = ()
+    gpu_seconds: float | None = None  # its share of the batch's device time (set by the worker)
 
 
 @dataclass(frozen=True, slots=True)
