@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fake_engine import SleepEngine
 from fixtures_db import SettingsQueue, poll_until
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
 
@@ -57,6 +57,7 @@ def test_apportion_edge_cases() -> None:
 
 @PROFILE
 @given(SECONDS, UNITS)
+@example(1.5, {"0": 5e-324})  # a subnormal unit: seconds × units underflowed before the division
 def test_apportion_preserves_the_sum_and_is_non_negative(seconds: float, units: dict[str, float]) -> None:
     shares = apportion(seconds, units)
     assert set(shares) == set(units)
@@ -67,6 +68,7 @@ def test_apportion_preserves_the_sum_and_is_non_negative(seconds: float, units: 
 
 @PROFILE
 @given(SECONDS, UNITS)
+@example(0.5, {"0": 5e-324})
 def test_apportion_is_proportional_to_the_units(seconds: float, units: dict[str, float]) -> None:
     shares = apportion(seconds, units)
     total = sum(units.values())
@@ -74,7 +76,7 @@ def test_apportion_is_proportional_to_the_units(seconds: float, units: dict[str,
         assert len(set(shares.values())) <= 1  # equal shares
         return
     for key, u in units.items():
-        assert math.isclose(shares[key], seconds * u / total, rel_tol=1e-9, abs_tol=1e-9)
+        assert math.isclose(shares[key], seconds * (u / total), rel_tol=1e-9, abs_tol=1e-9)
 
 
 # -- stored by the worker, shown by the CLI and /info -------------------------------------------------

@@ -33,8 +33,10 @@ def apportion(seconds: float, units: Mapping[str, float]) -> dict[str, float]:
         return {}
     seconds = max(0.0, seconds)
     weights = {key: max(0.0, u) for key, u in units.items()}
-    total = sum(weights.values())
-    if total <= 0.0:
-        share = seconds / len(weights)
-        return dict.fromkeys(weights, share)
-    return {key: seconds * w / total for key, w in weights.items()}
+    top = max(weights.values())
+    if top <= 0.0:
+        return dict.fromkeys(weights, seconds / len(weights))
+    # Fractions of the largest first: no overflow for huge units, no underflow for tiny ones.
+    fractions = {key: w / top for key, w in weights.items()}
+    total = sum(fractions.values())
+    return {key: seconds * (f / total) for key, f in fractions.items()}
