@@ -49,51 +49,6 @@ def _request(seed: int, size: int, steps: int, loras: tuple[Any, ...] = ()) -> A
     return GenRequest("bench", JobKind.IMAGINE, spec, seed)
 
 
-def _sd15_shaped(folder: Path) -> None:
-    """Save a random-weight pipeline with Stable Diffusion 1.5's architecture to `folder`."""
-    import torch
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    from gen.tiny import SD_SCHEDULER
-    from gen.tokenizer import clip_tokenizer, write_clip_tokenizer_files
-
-    torch.manual_seed(0)
-    # diffusers' default UNet config is SD 1.x's but for the text width (768 in SD 1.5).
-    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=49408,
-            hidden_size=768,
-            intermediate_size=3072,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            max_position_embeddings=77,
-            hidden_act="quick_gelu",
-        )
-    )
-    vae = AutoencoderKL(
-        block_out_channels=(128, 256, 512, 512),
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        layers_per_block=2,
-        sample_size=512,
-    )
-    scheduler = PNDMScheduler(**SD_SCHEDULER, skip_prk_steps=True, set_alpha_to_one=False)
-    pipe = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=clip_tokenizer(),
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.save_pretrained(folder, safe_serialization=True)
-    write_clip_tokenizer_files(folder / "tokenizer")
-
-
 def _timed(engine: Any, request: Any) -> float:
     start = time.perf_counter()
     [res] = engine.generate([request])
@@ -124,7 +79,9 @@ def main() -> None:
         root = Path(tmp)
         model = root / args.shape
         if args.shape == "sd15":
-            _sd15_shaped(model)
+            from gen.shapes import make_shaped_model
+
+            make_shaped_model(model, "sd15", dtype="float32")
         else:
             make_tiny_model(model)
         make_tiny_lora(model, root / "loras" / "ink.safetensors", rank=args.rank, seed=1)

@@ -45,7 +45,6 @@ from imaginebot.core.images import png_bytes  # noqa: E402
 from worker.loop import Worker  # noqa: E402
 
 MODEL = "bench"
-BACKEND = ["sqlite"]
 
 
 class DeviceEngine:
@@ -90,9 +89,11 @@ def _settings(url: str, data_dir: Path, model: str, pipelined: str) -> Settings:
     )
 
 
-async def serve_backlog(engine: Any, settings: Settings, spec: JobSpec, jobs: int, pipelined: bool) -> dict:
+async def serve_backlog(
+    backend: str, engine: Any, settings: Settings, spec: JobSpec, jobs: int, pipelined: bool
+) -> dict:
     """Queue `jobs` jobs, then time the worker over the backlog; wall seconds and busy share."""
-    async with fresh_database(BACKEND[0]) as (url, _):
+    async with fresh_database(backend) as (url, _):  # replaces the settings' database URL
         settings = settings.model_copy(update={"database": settings.database.model_copy(update={"url": url})})
         queue = open_queue(settings)
         try:
@@ -144,8 +145,7 @@ async def part(label: str, variants: dict[str, Any], repeats: int) -> dict[str, 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"jobs": args.jobs}
-    BACKEND[0] = args.backend
-    backend = "sqlite+aiosqlite://"  # replaced by each run's fresh database
+    backend = "sqlite+aiosqlite://"  # each run gets a fresh database of args.backend instead
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         data = Path(tmp)
         if args.part in ("device", "both"):
@@ -155,10 +155,22 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
             variants = {
                 "before": partial(
-                    serve_backlog, DeviceEngine(per_image, args.size, False), settings, spec, args.jobs, False
+                    serve_backlog,
+                    args.backend,
+                    DeviceEngine(per_image, args.size, False),
+                    settings,
+                    spec,
+                    args.jobs,
+                    False,
                 ),
                 "pipelined": partial(
-                    serve_backlog, DeviceEngine(per_image, args.size, True), settings, spec, args.jobs, True
+                    serve_backlog,
+                    args.backend,
+                    DeviceEngine(per_image, args.size, True),
+                    settings,
+                    spec,
+                    args.jobs,
+                    True,
                 ),
             }
             out["device"] = await part("device", variants, args.repeats)
@@ -176,7 +188,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             for label, setting in (("encode on generation thread", "off"), ("encode in worker", "on")):
                 settings = _settings(backend, data, str(model), setting)
                 engine = await asyncio.to_thread(load_engine, settings.gen, data, model_id=MODEL)
-                variants[label] = partial(serve_backlog, engine, settings, spec, args.cpu_jobs, True)
+                variants[label] = partial(
+                    serve_backlog, args.backend, engine, settings, spec, args.cpu_jobs, True
+                )
             out["cpu"] = await part("cpu", variants, args.repeats)
             out["cpu"].update(size=args.cpu_size, steps=args.cpu_steps, jobs=args.cpu_jobs)
     return out

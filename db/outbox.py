@@ -7,6 +7,8 @@ replicas reading the same row); it posts with the job id as the message nonce so
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import update
 
 from db.database import Database
@@ -68,12 +70,14 @@ class Outbox:
             )
             return int((await conn.execute(stmt)).scalar_one_or_none() or 0)
 
-    async def erase_expired_tokens(self) -> int:
-        """Forget interaction tokens past their expiry (they are credentials, and useless by then)."""
+    async def erase_expired_tokens(self, now: datetime | None = None) -> int:
+        """Forget interaction tokens past their expiry at `now` (the database's clock by default): they are
+        credentials, and useless by then."""
+        expired_before = self._db.now() if now is None else now
         async with self._db.write() as conn:
             stmt = (
                 update(Job)
-                .where(Job.interaction_token.is_not(None), Job.token_expires_at < self._db.now())
+                .where(Job.interaction_token.is_not(None), Job.token_expires_at < expired_before)
                 .values(interaction_token=None)
                 .returning(Job.id)
             )

@@ -121,7 +121,7 @@ class Queue:
         self.admin = Admin(self.database, quotas, guilds)
         self.reads = Reads(self.database, quotas, guilds)
         self.moderation = Moderation(self.database, self.admin)
-        self.retention = Retention(self.database)
+        self.retention = Retention(self.database, self.outbox)
 
     @classmethod
     def open(

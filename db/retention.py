@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Executable, Select, and_, delete, exists, func, or_, select, update
+from sqlalchemy import Executable, Select, and_, delete, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.admin import audit
 from db.database import Database
 from db.models import Job, JobImage, JobInput, JobPreview
+from db.outbox import Outbox
 from db.records import PruneReport
 from imaginebot.core.domain import JobStatus
 
@@ -31,8 +32,9 @@ FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 class Retention:
     """The storage sweeper's role (`imaginebot db prune`, the bot's daily run): old images, expired tokens."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, outbox: Outbox) -> None:
         self._db = database
+        self._outbox = outbox  # its erase_expired_tokens, which the delivery loop also runs every minute
 
     async def prune(
         self, keep_days: int, *, now: datetime | None = None, actor: str = "system"
@@ -51,7 +53,7 @@ class Retention:
             images=images,
             inputs=inputs,
             bytes=size,
-            tokens=await self._erase_tokens(now),
+            tokens=await self._outbox.erase_expired_tokens(now),
             previews=await self._prune_previews(),
         )
         if report.deleted_anything:
@@ -103,14 +105,6 @@ class Retention:
             .limit(BATCH)
         )
         return await self._in_batches(stmt, lambda ids: delete(JobPreview).where(JobPreview.job_id.in_(ids)))
-
-    async def _erase_tokens(self, now: datetime) -> int:
-        stmt = (
-            select(Job.id).where(Job.interaction_token.is_not(None), Job.token_expires_at < now).limit(BATCH)
-        )
-        return await self._in_batches(
-            stmt, lambda ids: update(Job).where(Job.id.in_(ids)).values(interaction_token=None)
-        )
 
     async def _in_batches(
         self, select_ids: Select[str], change: Callable[[list[str]], Executable]

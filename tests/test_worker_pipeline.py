@@ -123,6 +123,6 @@ def test_deferred_encoding_gives_the_same_bytes(tiny_engine: Any) -> None:
     finally:
         tiny_engine.defer_png = False
     assert deferred.images == [] and len(deferred.pictures) == 4
-    [encoded] = encode_pictures([deferred])
+    [encoded] = asyncio.run(encode_pictures([deferred]))
     assert encoded.images == plain.images and encoded.pictures == ()
     assert (encoded.width, encoded.height) == (plain.width, plain.height)

@@ -16,7 +16,7 @@ from imaginebot.core.domain import (
     JobStatus,
     TransientGenerationError,
 )
-from imaginebot.core.images import encode_pictures_parallel
+from imaginebot.core.images import encode_pictures
 from worker.batch import Batch
 
 log = logging.getLogger("worker.loop")
@@ -51,7 +51,7 @@ class Settler:
             log.exception("worker %s: engine error for jobs %s", self.id, ", ".join(batch.live()))
             await self.fail_batch(batch, Failure.ENGINE_ERROR, retry=True)
             return
-        results = await encode_pictures_parallel(results)  # what a pipelined engine left: off the loop
+        results = await encode_pictures(results)  # what a pipelined engine left: off the loop
         metrics.observe_batch(batch.seconds, sum(len(r.images) for r in results))
         ours = [r for r in results if r.job_id in batch.ids and r.job_id not in batch.dropped]
         failed_alone = set()

@@ -29,21 +29,10 @@ def png_bytes(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def encode_pictures(results: Sequence[GenResult]) -> list[GenResult]:
-    """The results with their decoded pictures PNG-encoded into `images` (others unchanged).
-
-    A pipelined engine returns pictures instead of PNGs so that this CPU work (≈ 30 ms a 512² image)
-    runs beside the next batch's denoising instead of before it; the bytes are those `png_bytes` gives.
-    """
-    return [
-        dataclasses.replace(r, images=[png_bytes(p) for p in r.pictures], pictures=()) if r.pictures else r
-        for r in results
-    ]
-
-
-async def encode_pictures_parallel(results: Sequence[GenResult]) -> list[GenResult]:
-    """`encode_pictures`, one picture per thread of the default executor: Pillow's encoder releases the
-    GIL, so on a many-core GPU host a batch's PNGs take about one picture's time."""
+async def encode_pictures(results: Sequence[GenResult]) -> list[GenResult]:
+    """The results with the decoded pictures a pipelined engine left PNG-encoded into `images` (`png_bytes`;
+    others unchanged), one picture per thread of the default executor: Pillow's encoder releases the GIL,
+    so on a many-core GPU host a batch's PNGs take about one picture's time."""
     pictures = [p for r in results for p in r.pictures]
     if not pictures:
         return list(results)
