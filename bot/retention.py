@@ -47,9 +47,7 @@ class RetentionLoop(commands.Cog):
         """One retention run; its report, or None when it failed (logged as a warning)."""
         try:
             report = await self.retention.prune(self.keep_days, actor="bot")
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
+        except Exception as exc:  # (a cancellation is no Exception: it ends the loop)
             log.warning("retention run failed, next try in %.0f h: %s", self.every / 3600, exc, exc_info=True)
             return None
         log.info(
