@@ -373,6 +373,10 @@ class UserDefaults:
     tile: bool | None = None
     remix: bool | None = None  # Remix mode: V, 🔄, Vary, Zoom and Pan ask for the prompt first
     model: str | None = None  # /settings model: the catalogue name used where a prompt names none
+    mode: str | None = None  # /fast, /relax, /turbo: "fast" | "relax" | "turbo" where a prompt names none
+    private: bool | None = None  # /settings private: results by DM instead of the channel
+    suffix: str | None = None  # /prefer suffix: text appended to every prompt
+    options: dict[str, str] | None = None  # /prefer option set: --NAME expands to the value
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
