@@ -296,3 +296,41 @@ class QueueState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime]
+
+
+class JobThumbnail(Base):
+    """A small JPEG of a job's image for the web gallery, made once on first view and kept: `image_index` 0
+    is the job's cover (its images as one 2×2 mosaic, or the single image), 1… its images."""
+
+    __tablename__ = "job_thumbnails"
+
+    job_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    index: Mapped[int] = mapped_column("image_index", Integer, primary_key=True)
+    jpeg: Mapped[bytes] = mapped_column(LargeBinary)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class WebKey(Base):
+    """A key the web gallery signs with (sessions, share links), made on first start when `web.secret` is
+    not configured, so that every gallery process on this database and every restart agree on it."""
+
+    __tablename__ = "web_keys"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+
+class ShareRevocation(Base):
+    """"Stop sharing" on a job's gallery page: its share links made before `revoked_at` no longer work."""
+
+    __tablename__ = "share_revocations"
+
+    job_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    revoked_at: Mapped[datetime]

@@ -15,6 +15,7 @@ from db.session import DatabaseUnavailable, SchemaOutdated, create_engine
 TABLES = {
     "users", "jobs", "job_images", "job_previews", "admin_audit", "queue_state", "guilds", "guild_members",
     "workers", "job_inputs", "banned_words", "strikes", "alembic_version",
+    "job_thumbnails", "web_keys", "share_revocations",  # 0011: the web gallery
 }  # fmt: skip
 
 

@@ -15,6 +15,7 @@ HANDLERS = {
     "edit": "imaginebot.app.edit:run_edit",
     "run": "imaginebot.app.run:run_bot",
     "worker": "imaginebot.app.worker:run_worker",
+    "web": "imaginebot.app.web:run_web",
     "db": "imaginebot.app.database:run_db",
     "make-tiny-model": "imaginebot.app.make_tiny_model:run_make_tiny_model",
     "admin": "imaginebot.app.admin:run_admin",
@@ -97,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
 
     p = sub.add_parser("worker", help="run a worker that claims and generates jobs from the database")
+    _add_config(p)
+
+    p = sub.add_parser("web", help="serve the web gallery alone (sign in with Discord; web.host:web.port)")
     _add_config(p)
 
     p = sub.add_parser("db", help="database schema and retention commands")

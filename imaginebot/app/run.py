@@ -48,9 +48,13 @@ async def serve(
 
     stop = stop or asyncio.Event()
     queue = open_queue(settings)
-    metrics_server = None
+    metrics_server = web_server = None
     try:
         await check_schema(queue.engine)
+        if settings.web.enabled:
+            from web.app import start_server as start_web
+
+            web_server = await start_web(settings, queue.database)
         if settings.metrics.enabled:
             from imaginebot.core import metrics
 
@@ -87,6 +91,8 @@ async def serve(
     finally:
         if metrics_server is not None:
             await metrics_server.cleanup()
+        if web_server is not None:
+            await web_server.cleanup()
         await queue.close()
 
 

@@ -22,6 +22,7 @@ from imaginebot.core.moderation import clean_entry
 ENV_PREFIX = "IMAGINEBOT_"
 CONFIG_ENV = "IMAGINEBOT_CONFIG"
 TOKEN_ENV = "DISCORD_TOKEN"
+CLIENT_SECRET_ENV = "DISCORD_CLIENT_SECRET"
 
 
 class ConfigError(Exception):
@@ -173,6 +174,26 @@ class MetricsSettings(_Section):
     port: int = Field(9108, ge=0, le=65535)
 
 
+class WebSettings(_Section):
+    """The web gallery (web/): sign in with Discord, the caller's jobs, share links. `DISCORD_CLIENT_SECRET`
+    (the OAuth2 client secret) is read only from the environment."""
+
+    enabled: bool = False  # `imaginebot run` serves it too (`imaginebot web` serves it alone)
+    host: str = "127.0.0.1"
+    port: int = Field(9109, ge=0, le=65535)
+    public_url: str = ""  # how browsers reach it, e.g. https://gallery.example.org ("": http://host:port)
+    client_id: int = Field(0, ge=0)  # the Discord application's id (OAuth2 client id)
+    secret: str = Field("", repr=False)  # signs sessions and share links ("": made once, kept in the db)
+    share_days: int = Field(7, ge=1, le=365)  # how long a new share link works
+    page_size: int = Field(24, ge=4, le=200)  # jobs a gallery page
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL, e.g. https://gallery.example.org")
+        return v.rstrip("/")
+
 class StorageSettings(_Section):
     """Retention (db.retention): images of jobs finished longer ago are deleted; the jobs stay as history."""
 
@@ -194,6 +215,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
     models: dict[str, ModelEntry] = Field(default_factory=dict)
     styles: dict[str, StyleEntry] = Field(default_factory=dict)
 
@@ -211,6 +233,12 @@ class Settings(BaseSettings):
     def discord_token() -> SecretStr | None:
         token = os.environ.get(TOKEN_ENV, "").strip()
         return SecretStr(token) if token else None
+
+    @staticmethod
+    def discord_client_secret() -> SecretStr | None:
+        """The OAuth2 client secret the web gallery signs users in with (`DISCORD_CLIENT_SECRET`)."""
+        secret = os.environ.get(CLIENT_SECRET_ENV, "").strip()
+        return SecretStr(secret) if secret else None
 
 
 def _parse_env_value(raw: str) -> Any:

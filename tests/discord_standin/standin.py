@@ -19,6 +19,7 @@ from .gateway import Connection, Gateway
 from .interaction_routes import InteractionRoutes
 from .interactions import InteractionHandle, find_component
 from .models import Json, RecordedRequest, Refusal, Violation, user_id_of
+from .oauth import OAuth2
 from .rest import API_PREFIX, MAX_REQUEST_BYTES, Injection, RestApi
 from .spec import SpecValidator, default_validator
 from .world import World
@@ -53,6 +54,7 @@ class DiscordStandIn(MemberActions):
         self._world.guild_joined = self._gateway.guild_create
         BotRoutes(self._api, self._world, lambda: self.gateway_url)
         InteractionRoutes(self._api, self._world)
+        self.oauth = OAuth2(self._world)  # "Sign in with Discord": see oauth.py
         self._runner: web.AppRunner | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------
@@ -62,12 +64,18 @@ class DiscordStandIn(MemberActions):
         app.router.add_get("/", self._gateway.handle)
         app.router.add_get("/resume", self._gateway.handle)
         app.router.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._serve_attachment)
+        app.router.add_get(API_PREFIX + "/oauth2/authorize", self.oauth.authorize)
+        app.router.add_post(API_PREFIX + "/oauth2/token", self.oauth.token)
+        app.router.add_get(API_PREFIX + "/users/@me", self._users_me)
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._api.handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", 0).start()
         self._port = int(self._runner.addresses[0][1])
         return self
+
+    async def _users_me(self, request: web.Request) -> web.StreamResponse:
+        return await self.oauth.users_me(request, self._api.handle)
 
     async def _serve_attachment(self, request: web.Request) -> web.StreamResponse:
         return await serve_attachment(self._world, request)
@@ -158,9 +166,10 @@ class DiscordStandIn(MemberActions):
             "bot_role_id": guild.bot_role_id,
         }
 
-    def add_channel(self, name: str, *, guild_id: str | None = None) -> str:
-        """A new text channel in ``guild_id`` (default guild); dispatches CHANNEL_CREATE; returns its id."""
-        return str(self._world.add_channel(name, guild_id)["id"])
+    def add_channel(self, name: str, *, guild_id: str | None = None, nsfw: bool = False) -> str:
+        """A new text channel in ``guild_id`` (default guild), marked NSFW (age-restricted) with ``nsfw``;
+        dispatches CHANNEL_CREATE; returns its id."""
+        return str(self._world.add_channel(name, guild_id, nsfw=nsfw)["id"])
 
     def add_member(
         self,

@@ -85,8 +85,9 @@ class World(MessageStore):
         self.channel_messages[channel_id] = []
         return channel
 
-    def add_channel(self, name: str, guild_id: str | None = None) -> Json:
+    def add_channel(self, name: str, guild_id: str | None = None, *, nsfw: bool = False) -> Json:
         channel = self._new_channel(self.guild(guild_id), self.ids.next(), name)
+        channel["nsfw"] = nsfw
         self.dispatch("CHANNEL_CREATE", copy.deepcopy(channel))
         self.notifier.notify()
         return channel
