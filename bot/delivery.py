@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot import messages
+from bot import flagged, messages
 from bot.cogs.buttons import edit_view, grid_view
 from bot.posting import Posting
 from bot.replies import owner_only
@@ -172,23 +172,40 @@ class Delivery(commands.Cog):
         self._retry_at.pop(job.id, None)
 
     async def _post_result(self, job: JobRecord) -> int:
+        """The result: a grid (or one upscaled image) with its buttons; flagged images spoilered or
+        withheld outside NSFW channels (bot.flagged). A result withheld whole is a note without a file
+        or buttons."""
         images = await self.reads.get_images(job.id)
         if not images:
             raise RuntimeError(f"job {job.id} succeeded without images")
+        nsfw = any(i.flagged for i in images) and await self.posting.is_nsfw(job)
+        show = flagged.shown(images, nsfw_channel=nsfw, action=self.bot.settings.moderation.nsfw_action)
+        view: discord.ui.View | None
         if job.kind.is_upscale:  # one image, with the edit buttons
-            png: bytes = images[0].png
             content = messages.result_upscale(job.spec.prompt, job.user_id, job.parent_index or 1, job.kind)
             view = edit_view(job)
         else:
-            png = await asyncio.to_thread(grid_png, [img.png for img in images])
             content = messages.result_grid(job.spec.prompt, job.user_id, job.seed, job.kind, job.edit)
             view = grid_view(job.id)
+        if show.spoiler:
+            content += messages.spoilered_note(show.flagged, len(images))
+        if show.withheld:
+            content += messages.withheld_note(show.withheld, len(images))
+        if show.pngs is None:  # nothing left to show: the note alone
+            sent = await self.posting.post(job, content)
+            await self._remove_progress(job)
+            return sent.id
+        if job.kind.is_upscale:
+            png: bytes = show.pngs[0]
+        else:
+            png = await asyncio.to_thread(grid_png, show.pngs)
         limit = self.bot.upload_limit(job.guild_id)
         while True:
             encoded = await asyncio.to_thread(fit_under, png, limit)
 
             def file(data: bytes = encoded.data, ext: str = encoded.ext) -> discord.File:
-                return discord.File(io.BytesIO(data), filename=f"{job.id}.{ext}")  # find_posted reads it
+                # find_posted recognises the name (a spoiler's gets the SPOILER_ prefix)
+                return discord.File(io.BytesIO(data), filename=f"{job.id}.{ext}", spoiler=show.spoiler)
 
             try:
                 sent = await self.posting.post(job, content, file=file, view=view)

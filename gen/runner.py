@@ -16,7 +16,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imaginebot.core.domain import (
     CancelCheck,
@@ -28,6 +28,9 @@ from imaginebot.core.domain import (
     JobSpec,
     ProgressCallback,
 )
+
+if TYPE_CHECKING:
+    from gen.safety import ImageModeration
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,7 @@ class ThreadedEngine:
         self.engine = engine
         self.model_id = engine.model_id
         self.threads = threads or cpu_threads()
+        self.moderation: ImageModeration | None = None  # the image check (gen.safety), if any
         self._executor = ThreadPoolExecutor(
             max_workers=1,
             thread_name_prefix="imaginebot-gen",
@@ -111,6 +115,13 @@ class ThreadedEngine:
             future.add_done_callback(lambda f: f.cancelled() or f.exception())
             raise
 
+    async def moderate(self, results: list[GenResult]) -> list[GenResult]:
+        """The results with image moderation's verdicts (`GenResult.flags`), checked on a thread of their
+        own: the generation thread may already run the next batch (see worker.settle)."""
+        if self.moderation is None:
+            return results
+        return await asyncio.to_thread(self.moderation.moderate, results)
+
     def warm_up(self) -> None:
         """One throw-away 1-step generation on the generation thread, before any job is claimed.
 
@@ -150,6 +161,7 @@ def load_engine(
     config_dir: str | Path | None = None,
     model_id: str | None = None,
     scheduler: str | None = None,
+    moderation: Any | None = None,
 ) -> ThreadedEngine:
     """Load the model named by `gen.*` settings (or `model_override`) and wrap it for async use.
 
@@ -157,12 +169,14 @@ def load_engine(
     with `await asyncio.to_thread(load_engine, ...)`. `config_dir` is the diffusers folder that supplies
     configs and tokenizer for a single-file checkpoint (see gen.loader). `model_id` is the name the
     worker claims jobs under (a catalogue name; default: what was loaded); `scheduler` overrides
-    `gen.scheduler` (a catalogue model's own).
+    `gen.scheduler` (a catalogue model's own). `moderation` (the `moderation` settings) picks the image
+    check (gen.safety); the pipeline's own safety checker never runs inside the pipeline.
     """
     import torch
 
     from gen.engine import DiffusersEngine
     from gen.loader import load_pipeline
+    from gen.safety import image_moderation
 
     threads = cpu_threads()
     torch.set_num_threads(threads)
@@ -185,5 +199,6 @@ def load_engine(
     )
     engine.defer_png = defers_png(getattr(gen_settings, "pipelined_encoding", "auto"), engine.device.type)
     threaded = ThreadedEngine(engine, threads=threads)
+    threaded.moderation = image_moderation(pipe, moderation)
     threaded.warm_up()
     return threaded

@@ -221,7 +221,8 @@ class Worker:
                 # wait for it; one batch at a time (the next one waits here).
                 await self._drain_finishing()
                 self._claimed.clear()
-                self._finishing.append(asyncio.create_task(self._finish(batch, gen, watcher, stored)))
+                finish = self._finish(batch, gen, watcher, stored, engine)
+                self._finishing.append(asyncio.create_task(finish))
                 handed_on = True
                 if not self.pipelined:
                     await self._drain_finishing()
@@ -230,14 +231,15 @@ class Worker:
                 await self._stop_watcher(watcher, stored)
 
     async def _finish(
-        self, batch: Batch, gen: Generation, watch: asyncio.Task[None], end: asyncio.Event
+        self, batch: Batch, gen: Generation, watch: asyncio.Task[None], end: asyncio.Event, engine: object
     ) -> None:
-        """Encode (pictures a pipelined engine left) and store a generated batch; then stop its watcher."""
+        """Check (image moderation), encode (pictures a pipelined engine left) and store a generated batch;
+        then stop its watcher."""
         try:
             # The next claim first (on SQLite both write): the device should not wait for this store.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._claimed.wait(), CLAIM_FIRST)
-            await self.settler.settle(batch, gen)
+            await self.settler.settle(batch, gen, engine)
         except Exception:  # the jobs' leases lapse and another claim retries them
             log.exception("worker %s: could not store jobs %s; retried later", self.id, batch.describe())
         finally:

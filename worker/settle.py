@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
+from typing import Protocol, runtime_checkable
 
 from db.queue import Lifecycle
 from imaginebot.core import metrics
@@ -26,6 +27,13 @@ SETTLE_RETRY_DELAY = 1.0  # seconds before the second try (then 2 s)
 Generation = asyncio.Task[list[GenResult]]
 
 
+@runtime_checkable
+class Moderating(Protocol):
+    """An engine with an image check (gen.runner.ThreadedEngine): sets `GenResult.flags`."""
+
+    async def moderate(self, results: list[GenResult]) -> list[GenResult]: ...
+
+
 class Settler:
     """One worker's writes of outcomes: every log line names the job and the worker."""
 
@@ -33,8 +41,11 @@ class Settler:
         self.queue = queue
         self.id = worker_id
 
-    async def settle(self, batch: Batch, gen: Generation) -> None:
-        """Store a generated batch's results; or release, fail or retry its jobs as its outcome says."""
+    async def settle(self, batch: Batch, gen: Generation, engine: object = None) -> None:
+        """Store a generated batch's results; or release, fail or retry its jobs as its outcome says.
+
+        An `engine` with an image check (`Moderating`) gives each image its verdict first, while the
+        next batch already generates."""
         try:
             results = gen.result()
         except GenerationCancelled:
@@ -51,6 +62,8 @@ class Settler:
             log.exception("worker %s: engine error for jobs %s", self.id, ", ".join(batch.live()))
             await self.fail_batch(batch, Failure.ENGINE_ERROR, retry=True)
             return
+        if isinstance(engine, Moderating):
+            results = await engine.moderate(results)
         results = await encode_pictures(results)  # what a pipelined engine left: off the loop
         metrics.observe_batch(batch.seconds, sum(len(r.images) for r in results))
         ours = [r for r in results if r.job_id in batch.ids and r.job_id not in batch.dropped]

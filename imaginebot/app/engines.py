@@ -36,6 +36,7 @@ def load_model(
         model_override=entry.path if entry is not None else wanted,
         model_id=wanted,
         scheduler=(entry.scheduler or None) if entry is not None else None,
+        moderation=settings.moderation,
     )
 
 
