@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.messages import more_lines, shown_prompt
 from db.records import CancelOutcome, JobRecord, QuotaInfo
+from imaginebot.core.gpu_time import minutes
 
 CANCELLED = {
     CancelOutcome.REFUNDED: "cancelled before it started; its quota was refunded.",
@@ -18,6 +19,7 @@ def admin_quota(info: QuotaInfo, *, changed: bool = False) -> str:
     ban = f" — **banned**{': ' + info.ban_reason if info.ban_reason else ''}" if info.banned else ""
     text = (f"{done}<@{info.user_id}>: {info.used_today}/{info.daily_limit}{override} used today, "
             f"{info.left_today} left; {info.queued} queued, {info.running} running{ban}")
+    text += "\n" + fast_time_line(info)
     g = info.guild
     if g is None:
         return text
@@ -25,6 +27,25 @@ def admin_quota(info: QuotaInfo, *, changed: bool = False) -> str:
     here_ban = f" — **banned here**{': ' + g.ban_reason if g.ban_reason else ''}" if g.banned else ""
     return (f"{text}\nOn this server: limit {limit}, {g.used_today} used today — "
             f"effective limit **{info.effective_limit}** a day{here_ban}")
+
+
+def fast_time_line(info: QuotaInfo) -> str:
+    """Fast GPU time today, for /info and /admin quota."""
+    used = minutes(info.fast_used_seconds)
+    if info.fast_limit_seconds <= 0:
+        return f"Fast time: {used} used today (no daily limit)"
+    override = " (set for them)" if info.fast_overridden else ""
+    left = minutes(info.fast_left_seconds or 0.0)
+    return f"Fast time: {used} of {minutes(info.fast_limit_seconds)}{override} used today, {left} left"
+
+
+def quota_set_needs_a_value() -> str:
+    return "Give `daily_jobs`, `gpu_minutes`, or both: nothing was changed."
+
+
+def gpu_minutes_operators_only() -> str:
+    return ("Fast GPU minutes count on every server, so only the bot's operators (admin.user_ids) set them. "
+            "Nothing was changed.")
 
 
 def admin_banned(user_id: int, reason: str, dropped: int, *, here: bool = False) -> str:

@@ -18,6 +18,7 @@ from db.models import AdminAudit, Job, JobPreview, QueueState, Strike, User
 from db.quota import Quotas
 from db.records import CancelOutcome, QuotaInfo
 from imaginebot.core.domain import Failure, JobStatus
+from imaginebot.core.gpu_time import MAX_GPU_MINUTES
 
 
 class Admin:
@@ -33,20 +34,41 @@ class Admin:
             raise UserNotFound(user_id)
 
     async def quota_set(
-        self, user_id: int, daily_limit: int, *, actor: str, guild_id: int | None = None
+        self,
+        user_id: int,
+        daily_limit: int | None,
+        *,
+        actor: str,
+        guild_id: int | None = None,
+        fast_gpu_minutes: float | None = None,
     ) -> QuotaInfo:
-        """Override the user's daily job limit (creates the user's row if they never used the bot); with
-        `guild_id`, that guild's limit for them, which counts their jobs there and only lowers the global."""
-        if daily_limit < 0:
+        """Override the user's daily job limit and/or Fast GPU minutes a day (0: unlimited); creates the
+        user's row if they never used the bot. With `guild_id`, that guild's job limit for them, which
+        counts their jobs there and only lowers the global (Fast time is global only)."""
+        if daily_limit is None and fast_gpu_minutes is None:
+            raise ValueError("give a daily job limit, GPU minutes, or both")
+        if daily_limit is not None and daily_limit < 0:
             raise ValueError(f"daily limit must be 0 or more, not {daily_limit}")
+        if fast_gpu_minutes is not None and not 0 <= fast_gpu_minutes <= MAX_GPU_MINUTES:
+            raise ValueError(f"GPU minutes must be from 0 to {MAX_GPU_MINUTES}, not {fast_gpu_minutes}")
+        if fast_gpu_minutes is not None and guild_id is not None:
+            raise ValueError("GPU minutes are set for every guild at once: leave out the guild")
         async with self._db.write() as conn:
             await self._quotas.lock_user(conn, user_id, self._db.now())
-            if guild_id is None:
-                await conn.execute(update(User).where(User.id == user_id).values(daily_limit=daily_limit))
-            else:
+            values: dict[str, object] = {}
+            if daily_limit is not None and guild_id is not None:
                 await self._guilds.set_member(conn, guild_id, user_id, daily_limit=daily_limit)
+            elif daily_limit is not None:
+                values["daily_limit"] = daily_limit
+            if fast_gpu_minutes is not None:
+                values["fast_gpu_minutes"] = fast_gpu_minutes
+            if values:
+                await conn.execute(update(User).where(User.id == user_id).values(**values))
+            detail = [] if daily_limit is None else [str(daily_limit)]
+            if fast_gpu_minutes is not None:
+                detail.append(f"gpu_minutes={fast_gpu_minutes:g}")
             await audit(
-                self._db, conn, actor, "quota_set", _target(user_id, guild_id), str(daily_limit),
+                self._db, conn, actor, "quota_set", _target(user_id, guild_id), " ".join(detail),
                 user_id=user_id, guild_id=guild_id,
             )
             return await self._info(conn, user_id, guild_id)
@@ -64,7 +86,7 @@ class Admin:
                 await conn.execute(
                     update(User)
                     .where(User.id == user_id)
-                    .values(daily_limit=None, quota_reset_at=self._db.now())
+                    .values(daily_limit=None, fast_gpu_minutes=None, quota_reset_at=self._db.now())
                 )
             else:
                 await self._guilds.set_member(conn, guild_id, user_id, daily_limit=None)

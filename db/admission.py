@@ -26,7 +26,16 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.database import Database, next_reset
-from db.errors import Banned, QueueFull, QueuePaused, QueueRefusal, QuotaExceeded, SourceImageMissing
+from db.errors import (
+    Banned,
+    QueueFull,
+    QueuePaused,
+    QueueRefusal,
+    QuotaExceeded,
+    RelaxDisabled,
+    SourceImageMissing,
+)
+from db.fast_time import reserve_fast_time
 from db.guilds import GuildRules, Guilds, MemberRule
 from db.models import JOB_ID_LENGTH, Job, JobImage, JobInput, User
 from db.quota import Quotas, Usage, UserRow
@@ -44,6 +53,7 @@ from imaginebot.core.domain import (
     VariationStrength,
 )
 from imaginebot.core.edits import EditPlan, upscale_strength
+from imaginebot.core.gpu_time import FAST, RELAX, fast_factor, request_units
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +142,8 @@ class Admission:
         _check_kind(kind, parent, source, edit)
         if strength is None:
             strength = default_strength(kind, edit)
+        if not self._db.policy.relax_enabled and any(spec.mode == RELAX for spec in specs):
+            raise RelaxDisabled()
         now = self._db.now()
         # Consecutive microseconds keep a request's jobs (repeats, permutations) in order in the queue.
         rows = [
@@ -140,6 +152,8 @@ class Admission:
             )
             for k, spec in enumerate(specs)
         ]
+        for row in rows:
+            row["fast_factor"] = fast_factor(row["mode"], self._db.policy.turbo_factor)
         if source is not None:
             for row in rows:
                 row["_inputs"] = [_input_row(row["id"], 1, "source", source, now)]
@@ -211,9 +225,14 @@ class Admission:
             rules = await self._guilds.rules(conn, pairs)
             guild_used = await self._guild_usage(conn, rules, users, now)
             admitted: list[dict[str, Any]] = []
+            rates: dict[str, float] = {}
             for r in group:
                 try:
                     self._decide(users[r.user_id], usage[r.user_id], paused, len(r.rows), r.now)
+                    fast_cost = await reserve_fast_time(
+                        conn, r.rows, self._quotas.fast_limit_for(users[r.user_id]), usage[r.user_id], rates,
+                        self._db.policy.relax_enabled, r.now,
+                    )
                     if r.guild_id is not None:
                         pair = (r.guild_id, r.user_id)
                         self._decide_guild(
@@ -232,8 +251,9 @@ class Admission:
                     outcomes.append(refusal)
                     continue
                 u = usage[r.user_id]
+                n = len(r.rows)
                 usage[r.user_id] = Usage(
-                    u.used_today + len(r.rows), u.queued + len(r.rows), u.running, paused
+                    u.used_today + n, u.queued + n, u.running, paused, u.fast_seconds + fast_cost
                 )
                 admitted += r.rows
                 outcomes.append(r.rows)
@@ -316,7 +336,8 @@ def _job_row(
         raise ValueError(f"seed must be between 0 and {SEED_MAX}, not {seed}")
     spec = replace(spec, seed=seed)
     job_id = new_job_id()
-    key = GenRequest(job_id, kind, spec, seed, None, strength, edit).batch_key()
+    request = GenRequest(job_id, kind, spec, seed, None, strength, edit)
+    key = request.batch_key()
     d = delivery
     return {
         "id": job_id,
@@ -350,4 +371,8 @@ def _job_row(
         "result_message_id": None,
         "delivered_at": None,
         "delivery_attempts": 0,
+        "mode": spec.mode or FAST,
+        "fast_factor": 1.0,  # set by enqueue from the mode
+        "gpu_estimate": None,  # set by _reserve_fast_time where the user has a Fast time limit
+        "work_units": request_units(request),
     }

@@ -6,9 +6,13 @@ else's first, whatever they queued before. Ties go to the user served least rece
 (`users.last_claimed_at`), then to the older job. `quota.max_running` caps place, so a user never holds
 more than that many running jobs.
 
+Speed modes come first: Turbo jobs (tier 0), then Fast (tier 1), then Relax (tier 2) — a Relax job queued
+more than `queue.relax_max_wait` ago counts as Fast, so it waits behind Fast work at most that long before
+it takes its turn in the Fast rotation. Fairness holds within each tier.
+
 The fairest job (the *head*) picks the batch: jobs with its `batch_key` (same kind family, size, steps,
-guidance, tiling, strength — see GenRequest.batch_key) are taken in fairness order while their images
-fit in `max_images`. The head is always taken, even when it alone exceeds `max_images`.
+guidance, tiling, strength — see GenRequest.batch_key) and its tier are taken in fairness order while
+their images fit in `max_images`. The head is always taken, even when it alone exceeds `max_images`.
 
 Only a window of the fairest `:scan` jobs (max_images + 32) is considered for the batch, so a claim reads
 few job rows however long the queue is.
@@ -22,6 +26,8 @@ claimed twice. SQLite: the write transaction runs under
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import JSON, BigInteger, Float, Integer, Interval, String, TextualSelect, bindparam, text
 
 from db.models import UTCDateTime
@@ -30,31 +36,39 @@ _RANKED = """
 running AS (
     SELECT user_id, count(*) AS n FROM jobs WHERE status = 'running' GROUP BY user_id
 ),
-ranked AS (
+tiered AS (
     SELECT j.id, j.user_id, j.model, j.created_at,
-           row_number() OVER (PARTITION BY j.model, j.user_id ORDER BY j.created_at, j.id) AS rn
+           CASE WHEN j.mode = 'turbo' THEN 0
+                WHEN j.mode = 'relax' AND j.created_at > :relax_before THEN 2
+                ELSE 1 END AS tier
     FROM jobs j
     WHERE j.status = 'queued' {model_filter}
 ),
+ranked AS (
+    SELECT t.*, row_number() OVER (PARTITION BY t.model, t.user_id ORDER BY t.tier, t.created_at, t.id) AS rn
+    FROM tiered t
+),
 eligible AS (
-    SELECT r.id, r.model, r.created_at, u.last_claimed_at, r.rn + coalesce(run.n, 0) AS place
+    SELECT r.id, r.model, r.created_at, r.tier, u.last_claimed_at, r.rn + coalesce(run.n, 0) AS place
     FROM ranked r
     JOIN users u ON u.id = r.user_id
     LEFT JOIN running run ON run.user_id = r.user_id
     {eligible_filter}
 )"""
-# `ranked` reads only the covering index ix_jobs_claim (status, model, user_id, created_at, id). Job rows
-# are read only for the candidate window: the `:scan` fairest jobs that may start now.
+# `tiered` reads only the covering index ix_jobs_claim (status, model, user_id, created_at, id, mode). Job
+# rows are read only for the candidate window: the `:scan` fairest jobs that may start now.
+# Tiers: Turbo 0, Fast 1, Relax 2 — or 1 once it was queued before :relax_before (queue.relax_max_wait
+# ago). Fairness (place, round-robin) holds within a tier; a user's own jobs line up Turbo first.
 
-_ORDER = "place, last_claimed_at NULLS FIRST, created_at, id"
-_E_ORDER = "e.place, e.last_claimed_at NULLS FIRST, e.created_at, e.id"
+_ORDER = "tier, place, last_claimed_at NULLS FIRST, created_at, id"
+_E_ORDER = "e.tier, e.place, e.last_claimed_at NULLS FIRST, e.created_at, e.id"
 
 _PICKED = f"""
 picked AS (
     SELECT c.id, row_number() OVER w AS pos, sum(c.image_count) OVER w AS cum
     FROM (
         SELECT * FROM candidates
-        WHERE batch_key = (SELECT h.batch_key FROM candidates h ORDER BY {_ORDER} LIMIT 1)
+        WHERE (batch_key, tier) = (SELECT h.batch_key, h.tier FROM candidates h ORDER BY {_ORDER} LIMIT 1)
         ORDER BY {_ORDER}
         LIMIT :max_images
     ) c
@@ -83,7 +97,7 @@ fairest AS (
     SELECT * FROM eligible e ORDER BY {_E_ORDER}
 ),
 candidates AS (  -- each job row fetched and locked by its primary key, whatever the table statistics
-    SELECT e.id, j.batch_key, j.image_count, e.place, e.last_claimed_at, e.created_at
+    SELECT e.id, j.batch_key, j.image_count, e.tier, e.place, e.last_claimed_at, e.created_at
     FROM fairest e CROSS JOIN LATERAL (
         SELECT jl.batch_key, jl.image_count FROM jobs jl
         WHERE jl.id = e.id AND jl.status = 'queued'
@@ -107,7 +121,7 @@ SELECT * FROM claimed"""
 CLAIM_SQLITE = f"""
 WITH {_CLAIM_RANKED},
 candidates AS (
-    SELECT e.id, j.batch_key, j.image_count, e.place, e.last_claimed_at, e.created_at
+    SELECT e.id, j.batch_key, j.image_count, e.tier, e.place, e.last_claimed_at, e.created_at
     FROM (SELECT * FROM eligible ORDER BY {_ORDER} LIMIT :scan) e JOIN jobs j ON j.id = e.id
 ),{_PICKED}
 UPDATE jobs SET {_SET.format(expires=_EXPIRES_SQLITE)}
@@ -135,6 +149,7 @@ def claim_statement(dialect: str) -> TextualSelect:
             bindparam("model", type_=String()),
             bindparam("max_images", type_=Integer()),
             bindparam("max_running", type_=Integer()),
+            bindparam("relax_before", type_=UTCDateTime()),
         )
         .columns(
             id=String(),
@@ -153,5 +168,10 @@ def claim_statement(dialect: str) -> TextualSelect:
     )
 
 
-def positions_statement() -> TextualSelect:
-    return text(POSITIONS).columns(id=String(), position=Integer())
+def positions_statement(relax_before: datetime) -> TextualSelect:
+    """Queue positions; Relax jobs queued after `relax_before` still wait behind Fast and Turbo work."""
+    return (
+        text(POSITIONS)
+        .bindparams(bindparam("relax_before", value=relax_before, type_=UTCDateTime()))
+        .columns(id=String(), position=Integer())
+    )

@@ -73,6 +73,10 @@ class Database:
     def now(self) -> datetime:
         return self._clock()
 
+    def relax_before(self, now: datetime) -> datetime:
+        """Relax jobs queued before this have waited queue.relax_max_wait: they take their turn."""
+        return now - timedelta(seconds=self.policy.relax_max_wait)
+
     @property
     def lease(self) -> timedelta:
         return timedelta(seconds=self.policy.lease_seconds)

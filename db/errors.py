@@ -40,6 +40,25 @@ class QuotaExceeded(QueueRefusal):
         )
 
 
+class FastTimeUsedUp(QueueRefusal):
+    """No Fast time left today for a Fast or Turbo job, where quota.relax_enabled is false (otherwise the
+    job goes to Relax). Seconds of Fast time: used today, the daily limit, and what the request needs."""
+
+    def __init__(self, used: float, limit: float, requested: float, resets_at: datetime) -> None:
+        self.used, self.limit, self.requested, self.resets_at = used, limit, requested, resets_at
+        super().__init__(
+            f"fast time used up: {used:.1f} of {limit:.1f} s used, {requested:.1f} s requested, "
+            f"resets at {resets_at:%Y-%m-%d %H:%M} UTC"
+        )
+
+
+class RelaxDisabled(QueueRefusal):
+    """A Relax job where the operators turned Relax mode off (quota.relax_enabled = false)."""
+
+    def __init__(self) -> None:
+        super().__init__("relax mode is disabled")
+
+
 class QueueFull(QueueRefusal):
     def __init__(self, queued: int, limit: int, requested: int) -> None:
         self.queued, self.limit, self.requested = queued, limit, requested

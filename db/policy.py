@@ -15,6 +15,10 @@ class QueuePolicy:
     lease_seconds: float = 60.0  # a worker's hold on a claimed job without a heartbeat (queue.lease_seconds)
     max_attempts: int = 3  # claims of a job before a lost or crashed one fails for good (queue.max_attempts)
     unserved_after: float = 600.0  # a queued job whose model no worker served this long fails, refunded
+    fast_gpu_minutes: float = 0.0  # Fast time a user may spend a UTC day (quota.fast_gpu_minutes); 0 = any
+    turbo_factor: float = 2.0  # Fast time a Turbo job costs per GPU second (quota.turbo_factor)
+    relax_enabled: bool = True  # used-up Fast time sends jobs to Relax; false: refused (quota.relax_enabled)
+    relax_max_wait: float = 600.0  # longest a Relax job waits behind Fast work (queue.relax_max_wait)
 
     @classmethod
     def from_settings(cls, quota: QuotaSettings, queue: QueueSettings) -> QueuePolicy:
@@ -25,4 +29,8 @@ class QueuePolicy:
             lease_seconds=queue.lease_seconds,
             max_attempts=queue.max_attempts,
             unserved_after=queue.unserved_after,
+            fast_gpu_minutes=quota.fast_gpu_minutes,
+            turbo_factor=quota.turbo_factor,
+            relax_enabled=quota.relax_enabled,
+            relax_max_wait=queue.relax_max_wait,
         )

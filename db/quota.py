@@ -29,6 +29,11 @@ class UserRow:
     ban_reason: str | None
     daily_limit: int | None
     quota_reset_at: datetime | None
+    fast_gpu_minutes: float | None = None  # the operators' override of quota.fast_gpu_minutes
+
+
+def _user_row(r: Any) -> UserRow:
+    return UserRow(r.id, bool(r.banned), r.ban_reason, r.daily_limit, r.quota_reset_at, r.fast_gpu_minutes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,11 @@ class Usage:
     queued: int
     running: int
     paused: bool
+    fast_seconds: float = 0.0  # Fast time used today: GPU seconds (or reservations) × each job's factor
+
+
+# A job's Fast time: its measured GPU seconds, or its reservation until then, times its mode's factor.
+FAST_SECONDS = func.coalesce(Job.gpu_seconds, Job.gpu_estimate, 0.0) * Job.fast_factor
 
 
 class Quotas:
@@ -47,6 +57,12 @@ class Quotas:
         if user is not None and user.daily_limit is not None:
             return user.daily_limit
         return self._db.policy.daily_jobs
+
+    def fast_limit_for(self, user: UserRow | None) -> float:
+        """Fast seconds the user may spend today; 0 = unlimited."""
+        if user is not None and user.fast_gpu_minutes is not None:
+            return user.fast_gpu_minutes * 60.0
+        return self._db.policy.fast_gpu_minutes * 60.0
 
     async def lock_users(
         self, conn: AsyncConnection, user_ids: list[int], now: datetime
@@ -72,13 +88,12 @@ class Quotas:
                 User.ban_reason,
                 User.daily_limit,
                 User.quota_reset_at,
+                User.fast_gpu_minutes,
             )
         )
         params = [{"id": u, "banned": False, "settings": {}, "created_at": now} for u in user_ids]
         rows = (await conn.execute(stmt, params)).all()
-        return {
-            r.id: UserRow(r.id, bool(r.banned), r.ban_reason, r.daily_limit, r.quota_reset_at) for r in rows
-        }
+        return {r.id: _user_row(r) for r in rows}
 
     async def lock_user(self, conn: AsyncConnection, user_id: int, now: datetime) -> UserRow:
         return (await self.lock_users(conn, [user_id], now))[user_id]
@@ -86,14 +101,19 @@ class Quotas:
     async def user(self, conn: AsyncConnection, user_id: int) -> UserRow | None:
         row = (
             await conn.execute(
-                select(User.id, User.banned, User.ban_reason, User.daily_limit, User.quota_reset_at).where(
-                    User.id == user_id
-                )
+                select(
+                    User.id,
+                    User.banned,
+                    User.ban_reason,
+                    User.daily_limit,
+                    User.quota_reset_at,
+                    User.fast_gpu_minutes,
+                ).where(User.id == user_id)
             )
         ).one_or_none()
         if row is None:
             return None
-        return UserRow(row.id, bool(row.banned), row.ban_reason, row.daily_limit, row.quota_reset_at)
+        return _user_row(row)
 
     @staticmethod
     def since(user: UserRow | None, now: datetime) -> datetime:
@@ -108,14 +128,20 @@ class Quotas:
                 select(func.count()).select_from(Job).where(Job.user_id == user_id, *where).scalar_subquery()
             )
 
+        fast = (
+            select(func.coalesce(func.sum(FAST_SECONDS), 0.0))
+            .where(Job.user_id == user_id, Job.charged.is_(True), Job.created_at >= since)
+            .scalar_subquery()
+        )
         stmt = select(
             count(Job.charged.is_(True), Job.created_at >= since).label("used"),
             count(Job.status == JobStatus.QUEUED).label("queued"),
             count(Job.status == JobStatus.RUNNING).label("running"),
             select(QueueState.paused).where(QueueState.id == 1).scalar_subquery().label("paused"),
+            fast.label("fast"),
         )
         row = (await conn.execute(stmt)).one()
-        return Usage(int(row.used), int(row.queued), int(row.running), bool(row.paused))
+        return Usage(int(row.used), int(row.queued), int(row.running), bool(row.paused), float(row.fast))
 
     async def usage_many(
         self, conn: AsyncConnection, users: dict[int, UserRow], now: datetime
@@ -132,16 +158,23 @@ class Quotas:
                 select(func.count()).select_from(Job).where(Job.user_id == User.id, *where).scalar_subquery()
             )
 
+        fast = (
+            select(func.coalesce(func.sum(FAST_SECONDS), 0.0))
+            .where(Job.user_id == User.id, Job.charged.is_(True), Job.created_at >= since)
+            .scalar_subquery()
+        )
         stmt = select(
             User.id,
             count(Job.charged.is_(True), Job.created_at >= since).label("used"),
             count(Job.status == JobStatus.QUEUED).label("queued"),
             count(Job.status == JobStatus.RUNNING).label("running"),
             select(QueueState.paused).where(QueueState.id == 1).scalar_subquery().label("paused"),
+            fast.label("fast"),
         ).where(User.id.in_(list(users)))
         rows = (await conn.execute(stmt)).all()
         paused = bool(rows[0].paused) if rows else False
-        return {r.id: Usage(int(r.used), int(r.queued), int(r.running), paused) for r in rows}, paused
+        usage = {r.id: Usage(int(r.used), int(r.queued), int(r.running), paused, float(r.fast)) for r in rows}
+        return usage, paused
 
     async def info(self, conn: AsyncConnection, user_id: int, user: UserRow | None) -> QuotaInfo:
         """The user's quota today as /info and `admin quota show` report it."""
@@ -159,4 +192,7 @@ class Quotas:
             resets_at=next_reset(now),
             ban_reason=user.ban_reason if user else None,
             limit_overridden=bool(user and user.daily_limit is not None),
+            fast_limit_seconds=self.fast_limit_for(user),
+            fast_used_seconds=usage.fast_seconds,
+            fast_overridden=bool(user and user.fast_gpu_minutes is not None),
         )

@@ -28,5 +28,6 @@ INTERFACE_JOB: dict[str, Any] = {
     "iw": 1.0,
     "sref": [],
     "sw": 100,
+    "mode": "fast",  # --fast, --relax, --turbo, else the caller's default
     "notes": [],  # one line on each parameter read but honoured differently or not at all
 }

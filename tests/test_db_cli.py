@@ -80,6 +80,8 @@ async def test_admin_quota_commands(cli, queue: Queue) -> None:
             "queued": 3,
             "running": 0,
             "banned": False,
+            "fast_gpu_minutes": 0.0,
+            "fast_minutes_used_today": 0.0,
         }
     ]
     assert (await cli("admin", "quota", "set", "42", "5"))[0] == 0
@@ -128,7 +130,7 @@ async def test_jobs_history_json(cli, queue: Queue) -> None:
     assert code == 0
     rows = lines(out)
     assert [r["job_id"] for r in rows] == [b[0].id, a[2].id, a[1].id, a[0].id]
-    assert all(list(r) == [*JOB_KEYS, "gpu_seconds"] for r in rows)
+    assert all(list(r) == [*JOB_KEYS, "gpu_seconds", "mode"] for r in rows)
     code, out, _ = await cli("jobs", "--user", "1", "--limit", "2", "--json")
     assert [r["job_id"] for r in lines(out)] == [a[2].id, a[1].id]
     code, out, _ = await cli("jobs", "--status", "succeeded", "--json")

@@ -147,6 +147,6 @@ async def test_jobs_json_and_info_show_gpu_seconds(cli: Any, queue: SettingsQueu
     rows = {r["job_id"]: r for r in map(json.loads, out.splitlines())}
     assert rows[a.id]["gpu_seconds"] == 1.235
     assert rows[b.id]["gpu_seconds"] is None and rows[c.id]["gpu_seconds"] is None
-    assert list(rows[a.id])[-1] == "gpu_seconds"
+    assert list(rows[a.id])[-2:] == ["gpu_seconds", "mode"] and rows[a.id]["mode"] == "fast"
     assert "**GPU time today:** 1.23 s" in (await info._info_lines(7)).splitlines()
     assert "GPU time" not in await info._info_lines(8)

@@ -183,7 +183,6 @@ def test_version_uses_a_model_alias_where_the_operator_defines_one() -> None:
         ),
         ("--sw 300", "--sw 300: there is no --sref to weigh, ignored"),
         ("--iw 2", "--iw 2: there is no image prompt to weigh, ignored"),
-        ("--fast", "--fast: chose a Midjourney speed mode"),
     ],
 )
 def test_todays_parameters_are_noted(params: str, note: str) -> None:
@@ -224,9 +223,6 @@ def test_style_references_are_kept_for_the_image_inputs() -> None:
         "testp",
         "creative",
         "beta",
-        "fast",
-        "relax",
-        "turbo",
         "vibe",
     ],
 )
@@ -234,6 +230,21 @@ def test_past_flags_are_accepted_with_a_note(name: str) -> None:
     spec = one(f"a castle --{name} --ar 3:2")
     assert spec.aspect_ratio == "3:2" and len(spec.notes) == 1 and spec.notes[0].startswith(f"--{name}:")
     assert error_of(f"a castle --{name}x").startswith(f"--{name}x is not a known parameter")
+
+
+@pytest.mark.parametrize("name", ["fast", "relax", "turbo"])
+def test_speed_modes_choose_the_jobs_mode(name: str) -> None:
+    spec = one(f"a castle --{name} --ar 3:2")
+    assert (spec.mode, spec.aspect_ratio, spec.notes) == (name, "3:2", ())
+    assert one("a castle", defaults=UserDefaults(mode="relax")).mode == "relax"
+    assert one(f"a castle --{name}", defaults=UserDefaults(mode="relax")).mode == name
+    assert one("a castle").mode == "fast"
+
+
+def test_two_speed_modes_are_refused() -> None:
+    assert error_of("a castle --relax --turbo") == (
+        "--relax and --turbo: choose one speed mode (--fast, --relax or --turbo)"
+    )
 
 
 def test_wallpaper_and_sameseed() -> None:

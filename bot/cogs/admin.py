@@ -19,6 +19,7 @@ from bot.client import NotAdmin
 from bot.permissions import actor_of, admin_scope, is_admin
 from bot.replies import answer_privately
 from db.errors import NotFound, QueueRefusal
+from imaginebot.core.gpu_time import MAX_GPU_MINUTES
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
@@ -77,16 +78,22 @@ class QuotaGroup(app_commands.Group):
     async def show(self, interaction: discord.Interaction, member: discord.User) -> None:
         await _answer(interaction, lambda: _quota_text(_bot(interaction), member.id, _scope(interaction)))
 
-    @app_commands.command(name="set", description="Set a member's jobs per day")
-    @app_commands.describe(member="whose quota", daily_jobs="jobs per UTC day")
+    @app_commands.command(name="set", description="Set a member's jobs per day and/or Fast GPU minutes")
+    @app_commands.describe(member="whose quota", daily_jobs="jobs per UTC day",
+                           gpu_minutes="Fast GPU minutes per UTC day, 0 = unlimited (operators only)")
     async def set_(self, interaction: discord.Interaction, member: discord.User,
-                   daily_jobs: app_commands.Range[int, 0, 100000]) -> None:
+                   daily_jobs: app_commands.Range[int, 0, 100000] | None = None,
+                   gpu_minutes: app_commands.Range[float, 0.0, MAX_GPU_MINUTES] | None = None) -> None:
         bot = _bot(interaction)
 
         async def work() -> str:
             guild_id = _scope(interaction)
-            await bot.queue.admin.quota_set(
-                member.id, daily_jobs, actor=_actor(interaction), guild_id=guild_id)
+            if daily_jobs is None and gpu_minutes is None:
+                return messages.refused(admin_messages.quota_set_needs_a_value())
+            if gpu_minutes is not None and guild_id is not None:
+                return messages.refused(admin_messages.gpu_minutes_operators_only())
+            await bot.queue.admin.quota_set(member.id, daily_jobs, actor=_actor(interaction),
+                                            guild_id=guild_id, fast_gpu_minutes=gpu_minutes)
             return await _quota_text(bot, member.id, guild_id, changed=True)
 
         await _answer(interaction, work)

@@ -38,9 +38,13 @@ async def _quota(queue: Queue, args: argparse.Namespace) -> int:
         else:
             tables.print_quota(info)
     elif cmd == "set":
-        if args.n < 0:
-            return fail(f"N must be 0 or more, not {args.n}")
-        info = await queue.admin.quota_set(args.user, args.n, actor=actor(), guild_id=args.guild)
+        if args.n is None and args.gpu_minutes is None:
+            return fail("give N (jobs per day), --gpu-minutes M, or both")
+        if args.gpu_minutes is not None and args.guild is not None:
+            return fail("--gpu-minutes counts in every guild: leave out --guild")
+        info = await queue.admin.quota_set(
+            args.user, args.n, actor=actor(), guild_id=args.guild, fast_gpu_minutes=args.gpu_minutes
+        )
         print(messages.quota_set(args.user, info))
     else:
         info = await queue.admin.quota_reset(args.user, actor=actor(), guild_id=args.guild)

@@ -10,6 +10,34 @@ from collections.abc import Mapping
 
 from imaginebot.core.domain import GenRequest
 
+# Speed modes, as Midjourney's: Turbo is claimed first and costs quota.turbo_factor × its GPU time in Fast
+# time; Fast (the default) costs its GPU time; Relax costs no Fast time and is claimed only when no Fast or
+# Turbo job of its model waits, or once it has waited queue.relax_max_wait.
+FAST, RELAX, TURBO = "fast", "relax", "turbo"
+MODES = (FAST, RELAX, TURBO)
+
+# Seconds of GPU time per work unit (image × step × pixel) assumed for a model until it has measured jobs:
+# about an SD 1.5 grid (4 × 30 steps × 512²) in 5 s on a data-centre GPU. Reservations use the model's own
+# measured rate as soon as it has one (db/admission).
+DEFAULT_SECONDS_PER_UNIT = 1.6e-7
+MAX_GPU_MINUTES = 1440.0  # a day's Fast time a user may be given (a whole day of GPU)
+
+
+def minutes(seconds: float) -> str:
+    """GPU time as people read it: "0.4 min", "12 min", "1 h 05 min"."""
+    m = max(0.0, seconds) / 60.0
+    if m < 10:
+        return f"{m:.1f} min"
+    if m < 60:
+        return f"{m:.0f} min"
+    h, rest = divmod(round(m), 60)
+    return f"{h} h {rest:02d} min"
+
+
+def fast_factor(mode: str, turbo_factor: float) -> float:
+    """Fast seconds one GPU second of a job in `mode` costs."""
+    return {FAST: 1.0, TURBO: float(turbo_factor), RELAX: 0.0}[mode]
+
 
 def work_units(image_count: int, steps: float, width: int, height: int) -> float:
     """The work of one job: images × denoising steps × pixels (never negative)."""

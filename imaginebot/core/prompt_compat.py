@@ -45,6 +45,7 @@ IMAGE_HOSTS = frozenset(
         "images.unsplash.com",
     }
 )
+SPEED_MODES = ("fast", "relax", "turbo")  # imaginebot.core.gpu_time.MODES
 WALLPAPER_ASPECT = "16:9"
 LEGACY_WIDTH = 512  # 2022's default width, for a lone --h
 
@@ -238,6 +239,15 @@ def image_references(
     elif sw is not None:
         notes["sw"] = notes_text.style_weight_alone(style_weight)
     return image_weight, refs, style_weight
+
+
+def speed_mode(params: Parameters, default: str | None) -> str:
+    """`--fast`, `--relax` or `--turbo` (one at most), else the caller's default mode, else "fast"."""
+    given = [name for name in SPEED_MODES if name in params]
+    if len(given) > 1:
+        typed = " and ".join(params.spelled(n) for n in given)
+        raise PromptError(f"{typed}: choose one speed mode (--fast, --relax or --turbo)")
+    return given[0] if given else default or "fast"
 
 
 def ignored_notes(params: Parameters, notes: dict[str, str]) -> None:
