@@ -25,13 +25,14 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot import messages
-from bot.moderation import check_prompt
+from bot.moderation import check_expanded, check_prompt
 from bot.replies import Refusal
-from bot.submit import delivery_target
-from db.records import JobRecord
+from bot.submit import delivery_for
+from db.records import DeliveryTarget, JobRecord
 from imaginebot.core.domain import ImageRef, JobKind, JobSpec, JobStatus
 from imaginebot.core.edit_jobs import edit_job, reprompt
 from imaginebot.core.edits import EditAction, EditError, EditPlan, cell_region
+from imaginebot.core.gpu_time import FAST
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
@@ -106,8 +107,10 @@ async def source_job(bot: ImagineBot, interaction: discord.Interaction, action: 
     job = await bot.queue.reads.find_job(job_id)
     if job is None or not fits(action, job, index):
         raise Refusal(messages.unknown_button())
-    if job.channel_id is None or job.guild_id != interaction.guild_id:  # another guild, a DM, the CLI
-        raise Refusal(messages.wrong_guild())
+    # A private job (/settings private) is pressed in the DM it was delivered to, by its owner alone.
+    in_its_dm = interaction.guild_id is None and job.channel_id == interaction.channel_id
+    if job.channel_id is None or (job.guild_id != interaction.guild_id and not in_its_dm):
+        raise Refusal(messages.wrong_guild())  # another guild, a DM, the CLI
     if job.status is not JobStatus.SUCCEEDED:
         raise Refusal(messages.button_not_ready())
     return job
@@ -129,14 +132,28 @@ async def enqueue_for(bot: ImagineBot, interaction: discord.Interaction, ask: As
         await check_prompt(bot, interaction, ask.prompt)  # a Remix / zoom / region prompt: moderated too
         defaults = await bot.queue.admission.get_settings(user_id)
         spec, ar = reprompt(job.spec, ask.prompt, bot.limits, defaults)
+        await check_expanded(bot, interaction, [spec])
     if ask.action in GRID_ACTIONS:
         plan = _grid_job(ask, job, spec)
     else:
         plan = await _edit_job(bot, ask, job, spec, ar)
+    spec = plan.spec
+    if ask.prompt is None:  # a plain press runs in the presser's current mode (a prompt may say --turbo…)
+        spec = dataclasses.replace(spec, mode=(await bot.queue.admission.get_settings(user_id)).mode or FAST)
     return await bot.queue.admission.enqueue(
-        user_id, [plan.spec], kind=plan.kind, model=job.model, parent=plan.parent, strength=plan.strength,
-        edit=plan.edit, delivery=delivery_target(interaction),
+        user_id, [spec], kind=plan.kind, model=job.model, parent=plan.parent, strength=plan.strength,
+        edit=plan.edit, delivery=await _delivery(bot, interaction, job),
     )
+
+
+async def _delivery(bot: ImagineBot, interaction: discord.Interaction, job: JobRecord) -> DeliveryTarget:
+    """The presser's channel, or their DM in private mode; a press in a private job's DM keeps the job's
+    server."""
+    private = (await bot.queue.admission.get_settings(interaction.user.id)).private
+    target = await delivery_for(interaction, private)
+    if interaction.guild_id is None and job.guild_id is not None:
+        target = dataclasses.replace(target, guild_id=job.guild_id)
+    return target
 
 
 def _grid_job(ask: Ask, job: JobRecord, spec: JobSpec) -> _Job:

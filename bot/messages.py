@@ -7,6 +7,7 @@ from datetime import datetime
 
 import discord
 
+from bot import mode_messages
 from db.errors import (
     Banned,
     JobNotFound,
@@ -96,8 +97,43 @@ def result_upscale(prompt: str, user_id: int, index: int, kind: JobKind = JobKin
     return f"**{shown_prompt(prompt)}** — {shown} <@{user_id}>"
 
 
+def _images(indexes: Sequence[int], total: int) -> str:
+    if total == 1:
+        return "this image"
+    if len(indexes) == total:
+        return f"all {total} images"
+    numbers = [str(i) for i in indexes]
+    listed = numbers[0] if len(numbers) == 1 else ", ".join(numbers[:-1]) + " and " + numbers[-1]
+    return f"image{'s' if len(numbers) > 1 else ''} {listed}"
+
+
+def spoilered_note(flagged: Sequence[int], total: int) -> str:
+    """Under a result posted as a spoiler (image moderation flagged some of its images)."""
+    return f"\n-# ⚠️ Image moderation flagged {_images(flagged, total)}: shown as a spoiler."
+
+
+def withheld_note(withheld: Sequence[int], total: int) -> str:
+    """Under (or instead of) a result whose flagged images were withheld (`nsfw_action = "block"`)."""
+    what = _images(withheld, total)
+    return f"\n🚫 {what[0].upper() + what[1:]} withheld by image moderation."
+
+
+def queued_by_dm(jobs: int, position: int | None) -> str:
+    """The private answer to a request of a user in private mode (/settings private)."""
+    what = "Your job is" if jobs == 1 else f"Your {jobs} jobs are"
+    where = f"position {position}" if position else "starting now"
+    return f"🔒 {what} queued ({where}). Private mode: progress and results come by DM."
+
+
+def dms_closed() -> str:
+    return ("🔒 I cannot send you direct messages, so this result is shown only to you, here. Allow direct "
+            "messages from this server's members, or turn private mode off with `/settings private:False`.")
+
+
 def refusal(err: QueueRefusal) -> str:
     """Why the queue turned a request down (nothing was queued or charged), and what to do."""
+    if (about_modes := mode_messages.refusal(err)) is not None:
+        return about_modes
     here = " on this server" if err.guild_id is not None else ""
     if isinstance(err, Banned):
         because = f" (reason: {err.reason})" if err.reason else ""
@@ -279,7 +315,10 @@ def settings_summary(values: dict[str, object]) -> str:
     parts = []
     for key, value in values.items():
         flag = names.get(key, key)
-        if key == "remix":
+        if key in ("remix", "private", "suffix", "options", "style"):  # shown below
+            continue
+        if key == "mode":
+            parts.append(f"--{value}")
             continue
         if value is True:
             parts.append(flag)
@@ -288,6 +327,16 @@ def settings_summary(values: dict[str, object]) -> str:
     shown = ["`" + " ".join(parts) + "`"] if parts else []
     if "remix" in values:
         shown.append("Remix mode " + ("on" if values["remix"] else "off"))
+    if "private" in values:
+        shown.append("Private mode " + ("on: results by DM" if values["private"] else "off"))
+    if values.get("style"):
+        shown.append(f"personal style **{values['style']}** (a bare `--p`)")
+    if values.get("suffix"):
+        suffix = str(values["suffix"]).replace("`", "ˋ")
+        shown.append(f"suffix `{suffix if len(suffix) <= 100 else suffix[:99] + '…'}` (`/prefer suffix`)")
+    if isinstance(options := values.get("options"), dict) and options:
+        count = f"{len(options)} custom option{'s' if len(options) != 1 else ''}"
+        shown.append(f"{count} (`/prefer option list`)")
     return " · ".join(shown) if shown else "none (the server's defaults apply)"
 
 

@@ -9,12 +9,14 @@ everywhere, then the guild's own list; the first list that matches decides the s
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import discord
 
 from bot import moderation_messages as mm
 from bot.replies import Refusal
+from imaginebot.core.domain import JobSpec
 from imaginebot.core.moderation import find_banned
 
 if TYPE_CHECKING:
@@ -28,6 +30,13 @@ async def check_timeout(bot: ImagineBot, interaction: discord.Interaction) -> No
     timeout = await bot.queue.moderation.timeout(interaction.user.id, interaction.guild_id)
     if timeout is not None:
         raise Refusal(mm.timed_out(timeout))
+
+
+async def check_expanded(bot: ImagineBot, interaction: discord.Interaction, specs: Iterable[JobSpec]) -> None:
+    """`check_prompt` on the prompts as parsed: the caller's /prefer suffix and options are in them (a
+    word banned after they were set is caught here)."""
+    texts = dict.fromkeys(f"{spec.prompt} {spec.negative_prompt}" for spec in specs)
+    await check_prompt(bot, interaction, "\n".join(texts))
 
 
 async def check_prompt(bot: ImagineBot, interaction: discord.Interaction, text: str) -> None:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import discord
 
-from bot import messages
+from bot import messages, mode_messages
 from bot.cancelling import cancel_view
 from bot.client import DB_GATE
 from bot.moderation import check_timeout
@@ -48,6 +48,16 @@ def delivery_target(interaction: discord.Interaction) -> DeliveryTarget:
         application_id=interaction.application_id,
         token_expires_at=interaction.created_at + TOKEN_LIFETIME,
     )
+
+
+async def delivery_for(interaction: discord.Interaction, private: bool | None) -> DeliveryTarget:
+    """The interaction's channel; or, in private mode (/settings private) in a server, the user's DM: the
+    job keeps its server (quota, moderation) but its progress and result go to the DM."""
+    target = delivery_target(interaction)
+    if not private or interaction.guild_id is None:
+        return target
+    dm = await interaction.user.create_dm()
+    return replace(target, channel_id=dm.id)
 
 
 async def submit(bot: ImagineBot, interaction: discord.Interaction, make_jobs: MakeJobs) -> list[JobRecord]:
@@ -133,13 +143,18 @@ async def _done_in_time(
 async def _announce(
     bot: ImagineBot, interaction: discord.Interaction, queued: _Queued, deferred: bool
 ) -> None:
-    channel = bot.get_partial_messageable(interaction.channel_id or 0, guild_id=interaction.guild_id)
-    if deferred:
+    # Private mode (delivery_for): the channel hears nothing but an ephemeral word; progress goes by DM.
+    by_dm = bool(queued.jobs) and queued.jobs[0].channel_id != (interaction.channel_id or 0)
+    if by_dm:
+        await reply_ephemeral(interaction, messages.queued_by_dm(len(queued.jobs), queued.positions[0]))
+    elif deferred:
         await reply_ephemeral(interaction, messages.queued_private(len(queued.jobs), queued.positions[0]))
     for n, (job, position) in enumerate(zip(queued.jobs, queued.positions, strict=True)):
         text = messages.queued(job.spec.prompt, job.user_id, position, job.kind, job.edit, job.spec.notes)
+        text += mode_messages.queued_note(job)
+        channel = bot.get_partial_messageable(job.channel_id or 0, guild_id=job.guild_id)
         try:
-            if n == 0 and not deferred and not interaction.response.is_done():
+            if n == 0 and not deferred and not by_dm and not interaction.response.is_done():
                 response = await interaction.response.send_message(
                     text, allowed_mentions=owner_only(job.user_id), view=cancel_view(job.id))
                 message_id = response.message_id or (await interaction.original_response()).id

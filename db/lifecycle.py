@@ -62,6 +62,7 @@ class Lifecycle:
             # NULL: the claim stamps the lease with the database's clock (see Database.lease_now).
             "expires": None if self._db.db_lease_clock else now + self._db.lease,
             "max_running": self._db.policy.max_running,
+            "relax_before": self._db.relax_before(now),
         }
         params["scan"] = max(1, max_images) + 32
         if self._db.dialect == "postgresql":
@@ -219,6 +220,7 @@ class Lifecycle:
                     "width": r.width,
                     "height": r.height,
                     "created_at": now,
+                    "flagged": r.flags[k - 1] if len(r.flags) >= k else None,  # None: not checked
                 }
                 for r in results
                 if r.job_id in won

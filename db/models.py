@@ -94,6 +94,7 @@ class User(Base):
     banned: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     ban_reason: Mapped[str | None] = mapped_column(Text)
     daily_limit: Mapped[int | None] = mapped_column(Integer)  # admin override of quota.daily_jobs
+    fast_gpu_minutes: Mapped[float | None] = mapped_column(Float)  # admin override of quota.fast_gpu_minutes
     quota_reset_at: Mapped[datetime | None]  # jobs charged before this do not count today
     settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # UserDefaults.to_json()
     last_claimed_at: Mapped[datetime | None]  # round-robin tie-break: least recently served first
@@ -105,7 +106,7 @@ class Job(Base):
 
     __tablename__ = "jobs"
     __table_args__ = (
-        Index("ix_jobs_claim", "status", "model", "user_id", "created_at", "id"),
+        Index("ix_jobs_claim", "status", "model", "user_id", "created_at", "id", "mode"),
         Index("ix_jobs_user_status", "user_id", "status"),
         Index("ix_jobs_user_created", "user_id", "created_at"),
         Index("ix_jobs_created", "created_at"),
@@ -152,6 +153,13 @@ class Job(Base):
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
     # A succeeded job's share of its batch's generation time (imaginebot.core.gpu_time); NULL otherwise.
     gpu_seconds: Mapped[float | None] = mapped_column(Float)
+    # Speed mode (imaginebot.core.gpu_time): "fast", "turbo" (claimed first) or "relax" (claimed when no
+    # Fast or Turbo job waits, or after queue.relax_max_wait). Fast time used = (gpu_seconds, or the
+    # reservation `gpu_estimate` until it is measured) × `fast_factor` (1, quota.turbo_factor, or 0).
+    mode: Mapped[str] = mapped_column(String(8), server_default="fast")
+    fast_factor: Mapped[float] = mapped_column(Float, server_default="1")
+    gpu_estimate: Mapped[float | None] = mapped_column(Float)
+    work_units: Mapped[float | None] = mapped_column(Float)  # images × steps × pixels (gpu_time.work_units)
 
 
 class JobImage(Base):
@@ -167,6 +175,8 @@ class JobImage(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
+    # Image moderation's verdict (gen.safety): True flagged, False passed, NULL not checked (0010).
+    flagged: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
 class JobInput(Base):

@@ -27,7 +27,7 @@ class Reads:
         self._guilds = guilds
 
     async def _positions(self, conn: AsyncConnection, job_ids: Iterable[str] | None = None) -> dict[str, int]:
-        stmt = positions_statement()
+        stmt = positions_statement(self._db.relax_before(self._db.now()))
         if job_ids is not None:
             wanted = set(job_ids)
             if not wanted:
@@ -198,8 +198,11 @@ class Reads:
 
 
 def _image_select() -> Any:
-    return select(JobImage.job_id, JobImage.index.label("idx"), JobImage.png, JobImage.width, JobImage.height)
+    return select(
+        JobImage.job_id, JobImage.index.label("idx"), JobImage.png, JobImage.width, JobImage.height,
+        JobImage.flagged,
+    )
 
 
 def _image_record(r: Any) -> JobImageRecord:
-    return JobImageRecord(r.job_id, r.idx, r.png, r.width, r.height)
+    return JobImageRecord(r.job_id, r.idx, r.png, r.width, r.height, bool(r.flagged))

@@ -67,6 +67,7 @@ class JobRecord:
     position: int | None = None  # 1-based place in the claim order while queued, else None
     edit: EditPlan | None = None  # the geometry of an edit (zoom, pan, square, region, second upscale)
     gpu_seconds: float | None = None  # a succeeded job's share of its batch's device time, else None
+    mode: str = "fast"  # "fast" | "turbo" | "relax": how it is queued (Relax also when Fast time ran out)
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any], position: int | None = None) -> JobRecord:
@@ -107,9 +108,9 @@ class JobRecord:
         }
 
     def history_json(self) -> dict[str, Any]:
-        """The job line of `imaginebot jobs --json`: `to_json` and the job's GPU seconds (3 decimals)."""
+        """The line of `imaginebot jobs --json`: `to_json`, the job's GPU seconds (3 decimals) and mode."""
         gpu = None if self.gpu_seconds is None else round(self.gpu_seconds, 3)
-        return {**self.to_json(), "gpu_seconds": gpu}
+        return {**self.to_json(), "gpu_seconds": gpu, "mode": self.mode}
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +141,7 @@ class JobImage:
     png: bytes = field(repr=False)
     width: int
     height: int
+    flagged: bool = False  # image moderation flagged it (False also when it was not checked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,16 @@ class QuotaInfo:
     ban_reason: str | None = None
     limit_overridden: bool = False
     guild: GuildQuota | None = None  # asked for one guild: its moderators' limit, ban and usage there
+    fast_limit_seconds: float = 0.0  # Fast time a day (quota.fast_gpu_minutes or the override); 0 = unlimited
+    fast_used_seconds: float = 0.0  # Fast time used today (Turbo counts quota.turbo_factor times)
+    fast_overridden: bool = False
+
+    @property
+    def fast_left_seconds(self) -> float | None:
+        """Fast time left today; None: unlimited."""
+        if self.fast_limit_seconds <= 0:
+            return None
+        return max(0.0, self.fast_limit_seconds - self.fast_used_seconds)
 
     @property
     def effective_limit(self) -> int:
@@ -180,6 +192,8 @@ class QuotaInfo:
             "queued": self.queued,
             "running": self.running,
             "banned": self.banned,
+            "fast_gpu_minutes": round(self.fast_limit_seconds / 60.0, 3),
+            "fast_minutes_used_today": round(self.fast_used_seconds / 60.0, 3),
         }
         if self.guild is not None:
             line["guild"] = self.guild.to_json()

@@ -53,7 +53,9 @@ async def test_imagine_progress_grid_and_every_button(
     # 60 steps at 128×128 take a few seconds on 2 cores: long enough for throttled progress edits.
     bot = await start_bot(tiny_bot_engine, gen={"steps": 60}, discord={"progress_interval": 1.0})
     names = {c["name"] for c in standin.commands(standin.guild_id)}
-    assert names == {"imagine", "info", "settings", "models", "admin", "cancel"}
+    assert names == {
+        "imagine", "info", "settings", "models", "admin", "cancel", "show", "prefer", "fast", "relax", "turbo"
+    }
 
     alice, bob = standin.add_member("alice"), standin.add_member("bob")
     ix = await standin.slash(alice, "imagine", {"prompt": "a red fox in snow --ar 1:1 --seed 42"})

@@ -9,8 +9,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.moderation import check_prompt
-from bot.submit import delivery_target, submit
+from bot.moderation import check_expanded, check_prompt
+from bot.submit import delivery_for, submit
 from db.records import JobRecord
 from imaginebot.core.prompt import parse_prompt
 
@@ -36,8 +36,10 @@ class Imagine(commands.Cog):
             # The user's defaults are read first: they decide what the prompt means (PromptError → ephemeral).
             defaults = await self.bot.queue.admission.get_settings(user_id)
             specs = parse_prompt(prompt, self.bot.limits, defaults)
+            await check_expanded(self.bot, interaction, specs)  # with the /prefer suffix and options
             return await self.bot.queue.admission.enqueue(
-                user_id, specs, model=self.bot.model, delivery=delivery_target(interaction)
+                user_id, specs, model=self.bot.model,
+                delivery=await delivery_for(interaction, defaults.private),  # private: by DM
             )
 
         await submit(self.bot, interaction, make_jobs)

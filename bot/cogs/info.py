@@ -10,10 +10,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import messages
+from bot import messages, mode_messages, prefer_messages
 from bot.replies import answer_privately
 from imaginebot.core.catalogue import UnknownModelError
 from imaginebot.core.domain import JobStatus, UserDefaults
+from imaginebot.core.gpu_time import FAST
 from imaginebot.core.prompt import PromptError, parse_prompt
 
 if TYPE_CHECKING:
@@ -52,6 +53,10 @@ class Info(commands.Cog):
         gpu_today = await reads.gpu_seconds_today(user_id)
         if gpu_today is not None:
             lines.append(messages.gpu_today_line(gpu_today))
+        mode = (await self.bot.queue.admission.get_settings(user_id)).mode or FAST
+        lines.append(mode_messages.job_mode(mode))
+        if quota.fast_limit_seconds > 0 or quota.fast_used_seconds > 0:
+            lines.append(mode_messages.fast_time(quota))
         lines.append(messages.info_counts(quota.queued, quota.running))
         lines += [messages.job_line(j.id, j.spec.prompt, messages.job_state(j)) for j in jobs[:MAX_JOB_LINES]]
         if len(jobs) > MAX_JOB_LINES:
@@ -64,6 +69,8 @@ class Info(commands.Cog):
         stop="10–100", tile="seamless tiling", reset="forget all your defaults",
         remix="Remix mode: V, 🔄, Vary, Zoom and Pan ask for the prompt first",
         model="your default model: a name or alias from /models",
+        private="results by DM instead of the channel (you see them alone)",
+        style="your personal style, applied by a bare --p: a style of this bot, or none",
     )
     @app_commands.choices(quality=QUALITY_CHOICES)
     async def settings(
@@ -77,17 +84,21 @@ class Info(commands.Cog):
         tile: bool | None = None,
         remix: bool | None = None,
         model: str | None = None,
+        private: bool | None = None,
+        style: app_commands.Range[str, 1, 100] | None = None,
         reset: bool = False,
     ) -> None:
         changes: dict[str, object] = {"aspect_ratio": aspect_ratio, "stylize": stylize, "quality": quality,
                                       "chaos": chaos, "stop": stop, "tile": tile, "remix": remix,
-                                      "model": model}
+                                      "model": model, "private": private, "style": style}
         await answer_privately(interaction, self._settings_text(interaction.user.id, changes, reset))
 
     async def _settings_text(self, user_id: int, changes: dict[str, object], reset: bool) -> str:
         admission = self.bot.queue.admission
         try:
-            current = UserDefaults() if reset else await admission.get_settings(user_id)
+            current = await admission.get_settings(user_id)
+            if reset:  # /prefer's suffix and options are not settings: they stay
+                current = UserDefaults(suffix=current.suffix, options=current.options)
             if not reset and all(v is None for v in changes.values()):
                 text = messages.settings_show(messages.settings_summary(current.to_json()))
             else:
@@ -109,12 +120,25 @@ class Info(commands.Cog):
         for key, _flag in FLAGS:
             if changes[key] is not None:
                 merged[key] = getattr(spec, key)
-        for switch in ("tile", "remix"):  # on/off options: nothing for the parser to check
+        for switch in ("tile", "remix", "private"):  # on/off options: nothing for the parser to check
             if changes[switch] is not None:
                 merged[switch] = bool(changes[switch])
         if changes["model"] is not None:  # a name or alias of the catalogue, stored as its name
             merged["model"] = self.bot.limits.catalogue.resolve(str(changes["model"]).strip()).name
+        if changes["style"] is not None:
+            merged["style"] = self._style(str(changes["style"]))
         return UserDefaults.from_json(merged)
+
+    def _style(self, typed: str) -> str | None:
+        """A `[styles.NAME]` of this bot by name (any case), or None for "none"."""
+        wanted = typed.strip()
+        if wanted.lower() in ("none", "off", ""):
+            return None
+        styles = self.bot.limits.styles
+        found = next((name for name in styles if name.lower() == wanted.lower()), None)
+        if found is None:
+            raise PromptError(prefer_messages.unknown_style(wanted, sorted(styles)))
+        return found
 
     @app_commands.command(name="models", description="The models, LoRAs and embeddings you can use")
     async def models(self, interaction: discord.Interaction) -> None:

@@ -8,6 +8,8 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from imaginebot.core.gpu_time import MAX_GPU_MINUTES
+
 # command -> "module:function"; each handler takes the parsed argparse.Namespace and returns an exit code.
 HANDLERS = {
     "parse": "imaginebot.app.parse:run_parse",
@@ -43,6 +45,20 @@ def _int_in(low: int, high: int) -> Callable[[str], int]:
 DISCORD_ID = _int_in(0, 2**63 - 1)  # a snowflake: what a BIGINT column holds
 DAILY_JOBS = _int_in(0, 100_000)  # as /admin quota set
 AUDIT_LIMIT = _int_in(1, 1000)
+
+
+def _gpu_minutes(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= MAX_GPU_MINUTES:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text.strip()} is out of range: use 0 to {MAX_GPU_MINUTES:g}")
+    return value
+
+
+_gpu_minutes.__name__ = "minutes"
+GPU_MINUTES = _gpu_minutes
 KEEP_DAYS = _int_in(0, 36_500)  # as storage.keep_days
 
 
@@ -158,7 +174,10 @@ def _build_admin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     _add_scope(q, "also show that guild's limit, ban and the user's usage there")
     q = qsub.add_parser("set")
     q.add_argument("user", type=DISCORD_ID)
-    q.add_argument("n", type=DAILY_JOBS, metavar="N", help="jobs per UTC day for this user")
+    q.add_argument("n", type=DAILY_JOBS, metavar="N", nargs="?", help="jobs per UTC day for this user")
+    q.add_argument(
+        "--gpu-minutes", type=GPU_MINUTES, metavar="M", help="Fast GPU minutes per UTC day (0 = unlimited)"
+    )
     _add_scope(q, "set that guild's limit (counts their jobs there; only lowers the global one)")
     q = qsub.add_parser("reset", help="forget the override and today's usage")
     q.add_argument("user", type=DISCORD_ID)

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 from db.errors import (
     Banned,
+    FastTimeUsedUp,
     JobNotFound,
     NotFound,
     QueueFull,
     QueuePaused,
     QueueRefusal,
     QuotaExceeded,
+    RelaxDisabled,
     SourceImageMissing,
     UserNotFound,
 )
 from db.moderation import AuditEntry
 from db.records import CancelOutcome, JobRecord, QuotaInfo
 from imaginebot.core.domain import Failure
+from imaginebot.core.gpu_time import minutes
 
 # --------------------------------------------------------------------------------------------- refusals
 
@@ -40,6 +43,14 @@ def refusal(err: QueueRefusal) -> str:
         return f"the queue is paused{_in(err.guild_id)} (`imaginebot admin resume` lifts it)"
     if isinstance(err, SourceImageMissing):
         return f"image {err.index} of job {err.job_id} does not exist (the job did not finish?)"
+    if isinstance(err, FastTimeUsedUp):
+        return (
+            f"Fast GPU time used up: {minutes(err.used)} of {minutes(err.limit)} today, this request needs "
+            f"about {minutes(err.requested)}, and Relax mode is off (quota.relax_enabled); it resets at "
+            f"{err.resets_at:%Y-%m-%d %H:%M} UTC"
+        )
+    if isinstance(err, RelaxDisabled):
+        return "Relax mode is off on this bot (quota.relax_enabled = false): use --fast or --turbo"
     return f"the queue refused the request: {err}"
 
 
@@ -101,9 +112,14 @@ def quota_set(user_id: int, info: QuotaInfo) -> str:
             f"user {user_id}: daily limit in guild {g.guild_id} set to {g.daily_limit} "
             f"({g.used_today} used there today; effective limit {info.effective_limit})"
         )
+    fast = (
+        f"Fast GPU minutes {info.fast_limit_seconds / 60:g} a day" if info.fast_limit_seconds > 0
+        else "Fast GPU time unlimited"
+    )
     return (
-        f"user {user_id}: daily limit set to {info.daily_limit} "
-        f"({info.used_today} used today, {info.left_today} left)"
+        f"user {user_id}: daily limit {info.daily_limit} "
+        f"({info.used_today} used today, {info.left_today} left); "
+        f"{fast} ({minutes(info.fast_used_seconds)} used)"
     )
 
 

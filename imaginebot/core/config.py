@@ -95,6 +95,9 @@ class QuotaSettings(_Section):
     daily_jobs: int = Field(25, ge=0)
     max_queued: int = Field(10, ge=1)
     max_running: int = Field(3, ge=1)
+    fast_gpu_minutes: float = Field(0, ge=0)  # Fast time a user may spend a UTC day; 0 = unlimited
+    turbo_factor: float = Field(2, ge=1, le=100)  # Fast time a Turbo job costs per second of GPU time
+    relax_enabled: bool = True  # when Fast time runs out, jobs go to Relax (false: they are refused)
 
 
 class QueueSettings(_Section):
@@ -106,6 +109,7 @@ class QueueSettings(_Section):
     max_attempts: int = Field(3, ge=1)
     unserved_after: float = Field(600, gt=0)  # seconds a queued job waits for a worker of its model
     model_switch_after: float = Field(30, gt=0)  # no model's oldest job waits longer for a switch
+    relax_max_wait: float = Field(600, gt=0)  # seconds a Relax job waits behind Fast work at most
     poll_interval: float = Field(0.25, gt=0, le=10)
 
 
@@ -153,6 +157,13 @@ class ModerationSettings(_Section):
     strikes_to_timeout: int = Field(3, ge=1)  # refused prompts before a timeout
     timeout_minutes: int = Field(60, ge=1, le=40320)
     strikes_to_ban: int = Field(5, ge=1)  # refused prompts before a ban
+    # Image moderation (gen.safety): "auto" = the model's own safety checker, else image_classifier.
+    image_check: Literal["off", "auto"] = "auto"
+    image_classifier: str = ""  # a transformers image-classification model: folder or Hugging Face id
+    image_nsfw_labels: list[str] = Field(
+        default_factory=lambda: ["nsfw", "porn", "hentai", "sexy", "explicit", "unsafe"]
+    )  # a classifier's top label containing one of these words flags the image
+    nsfw_action: Literal["spoiler", "block"] = "spoiler"  # flagged images outside NSFW channels
 
     @field_validator("banned_words")
     @classmethod

@@ -157,6 +157,7 @@ class JobSpec:
     iw: float = 1.0  # --iw: the image prompts' weight (0-3)
     sref: tuple[str, ...] = ()  # --sref: style reference URLs or codes
     sw: int = 100  # --sw: the style references' weight (0-1000)
+    mode: str = "fast"  # --fast / --relax / --turbo, else the caller's default (/fast, /relax, /turbo)
     notes: tuple[str, ...] = ()  # one line on each parameter read but honoured differently or not at all
 
     def to_json(self) -> dict[str, Any]:
@@ -296,6 +297,8 @@ class GenResult:
     # worker, off the generation thread (imaginebot.core.images.encode_pictures); `images` is then empty.
     pictures: tuple[Any, ...] = ()
     gpu_seconds: float | None = None  # its share of the batch's device time (set by the worker)
+    # Image moderation's verdict, one per image (True: flagged); empty when nothing checked them.
+    flags: tuple[bool, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +380,7 @@ class UserDefaults:
     private: bool | None = None  # /settings private: results by DM instead of the channel
     suffix: str | None = None  # /prefer suffix: text appended to every prompt
     options: dict[str, str] | None = None  # /prefer option set: --NAME expands to the value
+    style: str | None = None  # /settings style: the [styles.NAME] a bare --p applies
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}

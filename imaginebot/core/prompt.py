@@ -60,6 +60,7 @@ from imaginebot.core.prompt_expand import expand
 from imaginebot.core.prompt_messages import INT_RANGES, PromptError
 from imaginebot.core.prompt_models import choose_model, take_loras
 from imaginebot.core.prompt_params import QUALITIES, Parameters, is_parameter, ratio, read_parameters
+from imaginebot.core.prompt_prefer import apply_preferences
 from imaginebot.core.sizes import round8
 
 if TYPE_CHECKING:
@@ -159,8 +160,9 @@ def steps_for_quality(quality: float, base_steps: int) -> int:
 def parse_prompt(
     text: str, limits: ParserLimits = ParserLimits(), defaults: UserDefaults | None = None
 ) -> list[JobSpec]:
-    """Every job `text` asks for, in order; PromptError (a message for a person) when it is not valid."""
-    expansions = expand(text, limits.max_permutations)
+    """Every job `text` asks for, in order; PromptError (a message for a person) when it is not valid.
+    The user's /prefer options and suffix (in `defaults`) apply first (imaginebot.core.prompt_prefer)."""
+    expansions = expand(apply_preferences(text, defaults), limits.max_permutations)
     jobs: list[JobSpec] = []
     for variant in expansions:
         spec, repeat = _parse_one(variant, limits, defaults or UserDefaults())
@@ -227,6 +229,7 @@ def _parse_one(text: str, limits: ParserLimits, defaults: UserDefaults) -> tuple
             loras = [*loras, LoraRef(lora, 1.0)]
     image_weight, sref, sw = compat.image_references(params, urls, notes)
     seed = compat.sameseed(params, notes)
+    mode = compat.speed_mode(params, defaults.mode)
     compat.ignored_notes(params, notes)
     spec = JobSpec(
         prompt=prompt,
@@ -251,6 +254,7 @@ def _parse_one(text: str, limits: ParserLimits, defaults: UserDefaults) -> tuple
         iw=image_weight,
         sref=sref,
         sw=sw,
+        mode=mode,
         notes=compat.ordered_notes(params, notes),
     )
     return spec, params.integer("repeat") or 1
