@@ -38,6 +38,22 @@ def point_discord_at(settings: Settings) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord.gateway_url)
 
 
+def _without_nul(options: Any) -> None:
+    """Replace U+0000 in string option values (recursively, subcommands too) with U+FFFD: PostgreSQL
+    cannot store it, and no person means it."""
+    for option in options or ():
+        if isinstance(option.get("value"), str):
+            option["value"] = option["value"].replace("\x00", "\ufffd")
+        _without_nul(option.get("options"))
+
+
+async def _clean_options(interaction: discord.Interaction) -> bool:
+    """The command tree's check, before the options are read: it only cleans them."""
+    if isinstance(interaction.data, dict):
+        _without_nul(interaction.data.get("options"))
+    return True
+
+
 class NotAdmin(app_commands.CheckFailure):
     """Raised by the /admin check; the tree's error handler answers with an ephemeral refusal."""
 
@@ -66,6 +82,7 @@ class ImagineBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
+        self.tree.interaction_check = _clean_options  # type: ignore[method-assign]
         for cog in COGS:
             await self.load_extension(cog)
         guild_ids = self.settings.discord.guild_ids

@@ -79,7 +79,8 @@ def _inputs(components: list[Any]) -> Iterator[tuple[str, str]]:
         if not isinstance(node, dict):
             continue
         if node.get("type") == 4 and "custom_id" in node:
-            yield str(node["custom_id"]), str(node.get("value") or "")
+            # U+0000: PostgreSQL cannot store it, and no person means it (as for slash options)
+            yield str(node["custom_id"]), str(node.get("value") or "").replace("\x00", "\ufffd")
         yield from _inputs(node.get("components") or [])
         if isinstance(node.get("component"), dict):
             yield from _inputs([node["component"]])

@@ -19,6 +19,7 @@ class Refusal(Exception):
 # that takes longer is answered with a "thinking…" placeholder first.
 ACK_TARGET = 0.25
 MIN_WAIT = 0.05
+MESSAGE_LIMIT = 2000  # characters of a message's content
 
 
 def ack_budget(interaction: discord.Interaction) -> float:
@@ -58,8 +59,11 @@ async def reply_ephemeral(interaction: discord.Interaction, text: str) -> None:
     """An ephemeral message for the interaction's user. Never raises.
 
     Not yet answered: the answer itself. Deferred (the bot only ever defers ephemerally, see bot.submit):
-    the "thinking…" placeholder becomes the message. Otherwise: an ephemeral followup.
+    the "thinking…" placeholder becomes the message. Otherwise: an ephemeral followup. A text longer than
+    a message may be (one quoting a long reason or prompt) is cut, rather than refused by Discord.
     """
+    if len(text) > MESSAGE_LIMIT:
+        text = text[: MESSAGE_LIMIT - 1] + "…"
     try:
         if not interaction.response.is_done():
             await interaction.response.send_message(text, ephemeral=True)

@@ -200,7 +200,8 @@ async def test_settings_style_is_what_a_bare_p_applies(
     ada = standin.add_member("ada")
     await bot.imagine(ada, "a detective --p")
     job = await newest_job(bot, ada)
-    assert job.spec.prompt == "a detective" and job.spec.notes[0].startswith("--p: you have no personal style")
+    assert job.spec.prompt == "a detective"
+    assert job.spec.notes[0].startswith("--p: you have no personal style")
 
     text = await private_reply(await standin.slash(ada, "settings", {"style": "noir"}))
     assert "personal style **Noir**" in text

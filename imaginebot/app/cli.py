@@ -211,8 +211,21 @@ def _add_scope(p: argparse.ArgumentParser, what: str) -> None:
     _add_config(p)
 
 
+def as_text(argv: Sequence[str]) -> list[str]:
+    """The arguments as text: bytes that are not UTF-8 (which Python keeps as lone surrogates, unfit for
+    the database, the terminal or JSON) become U+FFFD, as a terminal shows them."""
+    out = []
+    for arg in argv:
+        try:
+            raw = arg.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raw = arg.encode("utf-8", "replace")
+        out.append(raw.decode("utf-8", "replace"))
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(as_text(sys.argv[1:] if argv is None else argv))
     module_name, func_name = HANDLERS[args.command].split(":")
     handler = getattr(importlib.import_module(module_name), func_name)
     from imaginebot.core.config import ConfigError

@@ -9,7 +9,7 @@ from db import migrate
 from db.queue import Queue
 from db.records import PruneReport
 from db.session import safe_url
-from imaginebot.app.common import actor, guarded, with_queue
+from imaginebot.app.common import actor, fail, guarded, with_queue
 from imaginebot.core.config import load_settings
 
 
@@ -30,7 +30,14 @@ def run_db(args: argparse.Namespace) -> int:
         if args.db_command == "upgrade":
             await migrate.upgrade(url)
         elif args.db_command == "downgrade":
-            await migrate.downgrade(url, args.revision)
+            from alembic.util import CommandError
+
+            if not all(part.strip() for part in args.revision.split("@")):  # alembic asserts on these
+                return fail(f"REVISION {args.revision!r} is not a revision: use base, an id like 0001, or -N")
+            try:
+                await migrate.downgrade(url, args.revision)
+            except CommandError as exc:  # no such revision, or not below the current one
+                return fail(f"REVISION {args.revision!r}: {' '.join(str(exc).split())}")
         revs = await migrate.current(url)
         where = safe_url(url)
         if not revs:

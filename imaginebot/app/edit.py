@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imaginebot.app import messages
-from imaginebot.app.imagine import FOREGROUND_SPINCOUNT, generate, ready, write_results
+from imaginebot.app.imagine import (
+    FOREGROUND_SPINCOUNT,
+    ModelUnusable,
+    generate,
+    model_problem,
+    ready,
+    write_results,
+)
 from imaginebot.core.config import Settings, load_settings
 from imaginebot.core.domain import SEED_MAX, ImageRef, JobSpec, JobStatus, UserDefaults
 from imaginebot.core.edit_jobs import EditJob, edit_job, reprompt
@@ -53,15 +60,27 @@ def run_edit(args: argparse.Namespace) -> int:
     os.environ.setdefault("GOMP_SPINCOUNT", FOREGROUND_SPINCOUNT)  # before torch loads (see imagine)
     settings = load_settings(args.config)
     if args.model:
+        problem = model_problem(args.model)
+        if problem:
+            print(f"imaginebot: {problem}", file=sys.stderr)
+            return 2
         settings.gen.model = args.model
-    source = Path(args.source)
-    args.source_file = source if source.is_file() else None
+    args.source_file = _image_file(args.source)
     try:
         options = _options(args)
     except (BadEdit, EditError) as err:
         print(f"imaginebot: {err}", file=sys.stderr)
         return 2
     return asyncio.run(_edit(settings, args, *options))
+
+
+def _image_file(source: str) -> Path | None:
+    """SOURCE as a file, or None when it names none (then it is a job id): a name too long for a file
+    (OSError) is not one."""
+    try:
+        return Path(source) if Path(source).is_file() else None
+    except OSError:
+        return None
 
 
 def _options(args: argparse.Namespace) -> tuple[EditAction, float | None, list[Region], int | None]:
@@ -132,7 +151,11 @@ async def _edit(
         except (BadEdit, EditError, PromptError, DatabaseError) as err:
             print(f"imaginebot: {err}", file=sys.stderr)
             return 2
-        scheduler = await generate(settings, queue, ids, job.spec.model or settings.gen.model)
+        try:
+            scheduler = await generate(settings, queue, ids, job.spec.model or settings.gen.model)
+        except ModelUnusable as err:
+            print(f"imaginebot: {err}", file=sys.stderr)
+            return 2
         parent: dict[str, Any] = (
             {"job_id": source.parent.job_id, "image": source.parent.index}
             if source.parent is not None

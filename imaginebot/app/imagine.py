@@ -38,8 +38,25 @@ def run_imagine(args: argparse.Namespace) -> int:
     os.environ.setdefault("GOMP_SPINCOUNT", FOREGROUND_SPINCOUNT)  # before torch loads (it has not yet)
     settings = load_settings(args.config)
     if args.model:
+        problem = model_problem(args.model)
+        if problem:
+            print(f"imaginebot: {problem}", file=sys.stderr)
+            return 2
         settings.gen.model = args.model
     return asyncio.run(_imagine(settings, args.prompt, Path(args.out), args.user))
+
+
+def model_problem(ref: str) -> str:
+    """Why `--model` names no model whatever the catalogue holds (a name too long for a file), or ""."""
+    try:
+        Path(ref).expanduser().exists()
+    except OSError as exc:
+        return f"--model: {ref[:60]!r}… names no model ({exc.strerror or exc})"
+    return ""
+
+
+class ModelUnusable(Exception):
+    """The embedded worker could not load the model; the jobs were cancelled and refunded."""
 
 
 async def ready(queue: Queue) -> None:
@@ -75,7 +92,11 @@ async def _imagine(settings: Settings, prompt: str, out: Path, user_id: int) -> 
             print(f"imaginebot: {err}", file=sys.stderr)
             return 2
         ids = [job.id for job in jobs]
-        scheduler = await generate(settings, queue, ids, models[0])
+        try:
+            scheduler = await generate(settings, queue, ids, models[0])
+        except ModelUnusable as err:
+            print(f"imaginebot: {err}", file=sys.stderr)
+            return 2
         return await write_results(queue.reads, ids, out, scheduler)
     finally:
         await queue.close()
@@ -88,10 +109,16 @@ async def generate(settings: Settings, queue: Queue, ids: list[str], model: str 
     worker_task: asyncio.Task[None] | None = None
     scheduler = settings.gen.scheduler or "default"
     if settings.queue.embedded_worker:
+        from gen.loader import ModelLoadError
         from imaginebot.app.engines import load_model
         from worker.loop import Worker
 
-        engine = await asyncio.to_thread(load_model, settings, model)
+        try:
+            engine = await asyncio.to_thread(load_model, settings, model)
+        except ModelLoadError as err:  # nothing will generate these jobs: cancelled, so refunded
+            for job_id in ids:
+                await queue.admin.cancel(job_id)
+            raise ModelUnusable(f"{err} (nothing was charged)") from None
         pipe = getattr(getattr(engine, "engine", None), "pipe", None)
         scheduler = type(pipe.scheduler).__name__ if pipe is not None else scheduler
         worker_task = asyncio.create_task(Worker(queue.lifecycle, engine, settings.queue).run(stop))

@@ -26,13 +26,23 @@ def run_make_tiny_model(args: argparse.Namespace) -> int:
         option = "--inpainting" if inpainting else "--single-file"
         print(f"imaginebot: {option} is for --family sd15 or sdxl, not {family}", file=sys.stderr)
         return 2
-    if target.exists() and not target.is_dir():
-        print(f"imaginebot: {target} exists and is not a folder", file=sys.stderr)
+    problem = _unwritable(target, single)
+    if problem:
+        print(f"imaginebot: {problem}", file=sys.stderr)
         return 2
+    from safetensors import SafetensorError
+
     from gen.tiny import make_tiny_model
 
     options = {"inpainting": True} if inpainting else {}  # only when asked: the default model is unchanged
-    written = make_tiny_model(target, family=family, single_file=single, **options)
+    try:
+        written = make_tiny_model(target, family=family, single_file=single, **options)
+    except OSError as exc:
+        print(f"imaginebot: cannot write {exc.filename or target}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except SafetensorError as exc:  # e.g. --single-file names a folder the model itself made
+        print(f"imaginebot: cannot write {single}: {exc}", file=sys.stderr)
+        return 2
     kind = FAMILY_LABELS[family] + (" inpainting" if inpainting else "")
     print(f"wrote a tiny {kind} pipeline (diffusers layout) to {written[0]}")
     if len(written) > 1:
@@ -48,11 +58,28 @@ def _make_shaped(args: argparse.Namespace, target: Path, shape: str) -> int:
             flag = "--" + option.replace("_", "-")
             print(f"imaginebot: {flag} cannot be combined with --shape", file=sys.stderr)
             return 2
-    if target.exists() and not target.is_dir():
-        print(f"imaginebot: {target} exists and is not a folder", file=sys.stderr)
+    problem = _unwritable(target, None)
+    if problem:
+        print(f"imaginebot: {problem}", file=sys.stderr)
         return 2
     from gen.shapes import make_shaped_model
 
-    folder = make_shaped_model(target, shape)
+    try:
+        folder = make_shaped_model(target, shape)
+    except OSError as exc:
+        print(f"imaginebot: cannot write {exc.filename or target}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     print(f"wrote a random-weight {FAMILY_LABELS[shape]} pipeline of the real sizes (float16) to {folder}")
     return 0
+
+
+def _unwritable(target: Path, single: Path | None) -> str:
+    """Why DIR (or --single-file FILE) cannot be written, or "" (a name too long for the file system too)."""
+    try:
+        if target.exists() and not target.is_dir():
+            return f"{target} exists and is not a folder"
+        if single is not None and single.is_dir():
+            return f"--single-file: {single} is a folder; name a .safetensors file"
+    except OSError as exc:
+        return f"cannot write {exc.filename or target}: {exc.strerror or exc}"
+    return ""

@@ -309,6 +309,10 @@ def load_settings(
             raise ConfigError(f"configuration file {file} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"configuration file {file} is not valid TOML: {exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"configuration file {file} is not text (UTF-8 TOML)") from None
+        except OSError as exc:  # a folder, no permission, a name too long
+            raise ConfigError(f"configuration file {file} cannot be read: {exc.strerror or exc}") from None
     for section, values in _env_overrides(env).items():
         target = merged.setdefault(section, {})
         if not isinstance(target, dict):
