@@ -32,6 +32,11 @@ class UserRow:
     fast_gpu_minutes: float | None = None  # the operators' override of quota.fast_gpu_minutes
 
 
+_USER_COLUMNS = (
+    User.id, User.banned, User.ban_reason, User.daily_limit, User.quota_reset_at, User.fast_gpu_minutes
+)
+
+
 def _user_row(r: Any) -> UserRow:
     return UserRow(r.id, bool(r.banned), r.ban_reason, r.daily_limit, r.quota_reset_at, r.fast_gpu_minutes)
 
@@ -82,14 +87,7 @@ class Quotas:
             .on_conflict_do_update(  # type: ignore[attr-defined]
                 index_elements=[User.id], set_={"banned": User.__table__.c.banned}
             )
-            .returning(
-                User.id,
-                User.banned,
-                User.ban_reason,
-                User.daily_limit,
-                User.quota_reset_at,
-                User.fast_gpu_minutes,
-            )
+            .returning(*_USER_COLUMNS)
         )
         params = [{"id": u, "banned": False, "settings": {}, "created_at": now} for u in user_ids]
         rows = (await conn.execute(stmt, params)).all()
@@ -101,14 +99,7 @@ class Quotas:
     async def user(self, conn: AsyncConnection, user_id: int) -> UserRow | None:
         row = (
             await conn.execute(
-                select(
-                    User.id,
-                    User.banned,
-                    User.ban_reason,
-                    User.daily_limit,
-                    User.quota_reset_at,
-                    User.fast_gpu_minutes,
-                ).where(User.id == user_id)
+                select(*_USER_COLUMNS).where(User.id == user_id)
             )
         ).one_or_none()
         if row is None:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from urllib.parse import quote
 
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from db.records import JobRecord
 from imaginebot.core.domain import JobStatus
@@ -128,10 +129,14 @@ async def _job_view(
     )  # fmt: skip
 
 
-async def create_share(request: web.Request) -> web.StreamResponse:
+async def _job_form(
+    request: web.Request, sign_in_to: str
+) -> tuple[Viewer, MultiDictProxy[str | bytes | bytearray | web.FileField], JobRecord] | web.Response:
+    """A job page's form posted by a signed-in viewer who may see the job, with its csrf token checked;
+    otherwise the page that says why."""
     viewer = viewer_of(request)
     if viewer is None:
-        return error_page(request, 403, "Not signed in", "Sign in to share your jobs.", sign_in="/login")
+        return error_page(request, 403, "Not signed in", f"Sign in to {sign_in_to}.", sign_in="/login")
     form = await request.post()
     if not hmac.compare_digest(str(form.get("csrf", "")), viewer.csrf):
         return error_page(
@@ -140,6 +145,14 @@ async def create_share(request: web.Request) -> web.StreamResponse:
     job = await _visible_job(request, viewer)
     if isinstance(job, web.Response):
         return job
+    return viewer, form, job
+
+
+async def create_share(request: web.Request) -> web.StreamResponse:
+    posted = await _job_form(request, "share your jobs")
+    if isinstance(posted, web.Response):
+        return posted
+    viewer, form, job = posted
     ctx = ctx_of(request)
     days = str(form.get("days", "")).strip()
     choices = share_choices(ctx)
@@ -158,17 +171,10 @@ async def create_share(request: web.Request) -> web.StreamResponse:
 
 async def stop_sharing(request: web.Request) -> web.StreamResponse:
     """Every share link of the job made so far stops working (its owner, or an operator taking it down)."""
-    viewer = viewer_of(request)
-    if viewer is None:
-        return error_page(request, 403, "Not signed in", "Sign in to manage your jobs.", sign_in="/login")
-    form = await request.post()
-    if not hmac.compare_digest(str(form.get("csrf", "")), viewer.csrf):
-        return error_page(
-            request, 403, "Form expired", "This form is out of date: reload the page and try again."
-        )
-    job = await _visible_job(request, viewer)
-    if isinstance(job, web.Response):
-        return job
+    posted = await _job_form(request, "manage your jobs")
+    if isinstance(posted, web.Response):
+        return posted
+    viewer, _, job = posted
     ctx = ctx_of(request)
     await ctx.gallery.revoke_shares(job.id, ctx.now())
     return await _job_view(request, job, viewer=viewer, base=f"/jobs/{job.id}", unshared=True)
