@@ -37,7 +37,7 @@ from db.errors import (
 )
 from db.fast_time import reserve_fast_time
 from db.guilds import GuildRules, Guilds, MemberRule
-from db.models import JOB_ID_LENGTH, Job, JobImage, JobInput, User
+from db.models import JOB_ID_LENGTH, PROMPT_POSITION, PROMPT_ROLE, Job, JobImage, JobInput, User
 from db.quota import Quotas, Usage, UserRow
 from db.records import DeliveryTarget, JobRecord, SourceFile
 from imaginebot.core.domain import (
@@ -125,6 +125,7 @@ class Admission:
         strength: float | None = None,
         edit: EditPlan | None = None,
         delivery: DeliveryTarget | None = None,
+        inputs: Sequence[SourceFile] = (),
     ) -> list[JobRecord]:
         """Admit all of `specs` as jobs for `user_id`, or none of them.
 
@@ -136,6 +137,8 @@ class Admission:
         finished job (SourceImageMissing when that image does not exist), or `source`, an image file
         (stored with the job, in `job_inputs`). The edits carry their geometry in `edit`. A spec that
         names its model (`--model`, `--niji`) is queued for it; `model` is for the specs that do not.
+        `inputs` are image prompts (`/imagine image`, leading URLs), fetched and checked by the caller:
+        stored once per job in `job_inputs` (role "prompt"), in order.
         """
         if not specs:
             raise ValueError("enqueue needs at least one JobSpec")
@@ -148,15 +151,19 @@ class Admission:
         # Consecutive microseconds keep a request's jobs (repeats, permutations) in order in the queue.
         rows = [
             _job_row(
-                user_id, spec, kind, model, parent, strength, edit, delivery, now + timedelta(microseconds=k)
+                user_id, spec, kind, model, parent, strength, edit, delivery, now + timedelta(microseconds=k),
+                len(inputs),
             )
             for k, spec in enumerate(specs)
         ]
         for row in rows:
             row["fast_factor"] = fast_factor(row["mode"], self._db.policy.turbo_factor)
-        if source is not None:
-            for row in rows:
-                row["_inputs"] = [_input_row(row["id"], 1, "source", source, now)]
+        for row in rows:
+            row["_inputs"] = [_input_row(row["id"], 1, "source", source, now)] if source is not None else []
+            row["_inputs"] += [
+                _input_row(row["id"], PROMPT_POSITION + n, PROMPT_ROLE, image, now)
+                for n, image in enumerate(inputs)
+            ]
         guild_id = delivery.guild_id if delivery else None
         rows = await self._admit(rows, user_id, parent, now, guild_id)
         return [JobRecord.from_row(r) for r in rows]
@@ -330,13 +337,15 @@ def _job_row(
     edit: EditPlan | None,
     delivery: DeliveryTarget | None,
     now: datetime,
+    image_count: int = 0,
 ) -> dict[str, Any]:
     seed = secrets.randbelow(SEED_MAX + 1) if spec.seed is None else spec.seed
     if not 0 <= seed <= SEED_MAX:
         raise ValueError(f"seed must be between 0 and {SEED_MAX}, not {seed}")
     spec = replace(spec, seed=seed)
     job_id = new_job_id()
-    request = GenRequest(job_id, kind, spec, seed, None, strength, edit)
+    # Only the number of image prompts matters to the key: placeholders stand for their bytes.
+    request = GenRequest(job_id, kind, spec, seed, None, strength, edit, images=(b"",) * image_count)
     key = request.batch_key()
     d = delivery
     return {

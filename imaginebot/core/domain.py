@@ -6,11 +6,11 @@ Nothing here imports torch, discord or SQLAlchemy, so `imaginebot parse` and the
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from imaginebot.core.batch_key import BatchKey, ImagePrompt, LoraRef
 from imaginebot.core.edits import EditAction, EditPlan
 
 
@@ -120,14 +120,6 @@ class PromptPart:
     weight: float = 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class LoraRef:
-    """A LoRA a prompt asks for (`<lora:NAME:W>`): a file stem in `gen.loras_dir` and its weight."""
-
-    name: str
-    weight: float = 1.0
-
-
 _STRING_TUPLES = ("image_urls", "sref", "notes")  # JobSpec fields stored as JSON lists of strings
 
 
@@ -199,46 +191,12 @@ class JobSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class BatchKey:
-    """What requests must share to run in one forward pass (see GenRequest.batch_key)."""
-
-    family: str  # "txt2img", "img2img" or "inpaint"
-    upscale: bool
-    width: int
-    height: int
-    steps: int
-    effective_steps: int
-    guidance_scale: float
-    tile: bool
-    strength: float | None
-    loras: tuple[LoraRef, ...] = ()  # the LoRA set and weights: adapters are set once per call
-
-    def as_json(self) -> str:
-        """The JSON array stored in `jobs.batch_key`, by which the claim groups jobs into a batch. Rows
-        written before this type existed hold the same text: keep the field order and the encoding (the
-        LoRA set is appended only when there is one)."""
-        extra = [[[lo.name, lo.weight] for lo in self.loras]] if self.loras else []
-        return json.dumps(
-            [
-                self.family,
-                self.upscale,
-                self.width,
-                self.height,
-                self.steps,
-                self.effective_steps,
-                self.guidance_scale,
-                self.tile,
-                self.strength,
-                *extra,
-            ]
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class GenRequest:
     """One job's worth of work inside a batch.
 
     imagine/reroll: txt2img, `spec.image_count` images, image k seeded with `seed + k - 1`.
+    imagine with `images`: the image prompts at `spec.iw`, through IP-Adapter (reusing `image_embeds`)
+    where the engine has one, else img2img from the first image (gen.ip_adapter).
     variation: img2img of `source_png` at `strength`, four images.
     upscale: `source_png` resized ×UPSCALE_FACTOR and refined at `strength`, one image.
     upscale_subtle/_creative: the same at `edit`'s size (twice the source's pixels), one image.
@@ -253,6 +211,8 @@ class GenRequest:
     source_png: bytes | None = None
     strength: float | None = None
     edit: EditPlan | None = None
+    images: tuple[bytes, ...] = ()  # image prompts (PNG), in order: `image`, `image2`, then the URLs'
+    image_embeds: bytes | None = None  # their IP-Adapter embeddings once computed (gen.ip_adapter)
 
     @property
     def image_count(self) -> int:
@@ -280,6 +240,7 @@ class GenRequest:
             self.spec.tile,
             self.strength,
             self.spec.loras,
+            ImagePrompt("image", self.spec.iw, len(self.images)) if self.images else None,
         )
 
 
@@ -299,6 +260,7 @@ class GenResult:
     gpu_seconds: float | None = None  # its share of the batch's device time (set by the worker)
     # Image moderation's verdict, one per image (True: flagged); empty when nothing checked them.
     flags: tuple[bool, ...] = ()
+    image_embeds: bytes | None = None  # IP-Adapter embeddings this run computed: stored with the job
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,145 @@
+"""Image prompts in the engine on the tiny model: IP-Adapter (gen.ip_adapter) against plain diffusers with
+the same seeds, embeddings computed once and reused, and the img2img fallback without an adapter."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from fixtures_model import gen_request
+from PIL import Image
+
+from gen import ip_adapter as ipa
+from gen.engine import DiffusersEngine
+from gen.image_prompts import adapter_location
+from gen.loader import ModelLoadError, load_pipeline
+from gen.tiny_inputs import IP_ADAPTER_WEIGHT
+from imaginebot.core.domain import GenRequest
+from imaginebot.core.images import open_image, png_bytes
+
+PROMPT = "a red fox in snow"
+SIZE = (64, 64)
+
+
+def picture(seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
+    return png_bytes(Image.fromarray(small).resize(SIZE, Image.Resampling.NEAREST))
+
+
+def image_job(iw: float, *images: bytes, seed: int = 21, job_id: str = "job-1") -> GenRequest:
+    return replace(gen_request(PROMPT, job_id=job_id, seed=seed, size=SIZE, steps=4, iw=iw), images=images)
+
+
+def distance(a: bytes, b: bytes) -> float:
+    return float(np.abs(np.asarray(open_image(a), float) - np.asarray(open_image(b), float)).mean())
+
+
+@pytest.fixture(scope="module")
+def adapter_file(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from gen.tiny_inputs import make_tiny_ip_adapter
+
+    folder = make_tiny_ip_adapter(tiny_model_dir, tmp_path_factory.mktemp("ipa") / "ip-adapter", seed=2)
+    return folder / IP_ADAPTER_WEIGHT
+
+
+@pytest.fixture(scope="module")
+def ip_engine(tiny_model_dir: Path, adapter_file: Path) -> DiffusersEngine:
+    pipe = load_pipeline(str(tiny_model_dir), device="cpu")
+    return DiffusersEngine(pipe, model_id="tiny", preview_interval=0.0, ip_adapter=str(adapter_file))
+
+
+def test_image_prompt_through_ip_adapter_matches_plain_diffusers(
+    ip_engine: DiffusersEngine, tiny_model_dir: Path, adapter_file: Path
+) -> None:
+    from diffusers import StableDiffusionPipeline
+
+    image = picture(1)
+    [res] = ip_engine.generate([image_job(2.0, image)])
+    assert ip_engine.image_prompts.loaded
+    plain = StableDiffusionPipeline.from_pretrained(tiny_model_dir, safety_checker=None)
+    plain.set_progress_bar_config(disable=True)
+    plain.load_ip_adapter(str(adapter_file.parent), subfolder="", weight_name=adapter_file.name)
+    plain.set_ip_adapter_scale(ipa.iw_to_scale(2.0))
+    raw = plain(
+        PROMPT,
+        ip_adapter_image=open_image(image),
+        width=64,
+        height=64,
+        num_inference_steps=4,
+        guidance_scale=7.0,
+        num_images_per_prompt=4,
+        generator=[torch.Generator("cpu").manual_seed(21 + k) for k in range(4)],
+    ).images
+    assert [png_bytes(im) for im in raw] == res.images
+    # The embeddings come back to be stored with the job; a rerun carrying them gives the same images
+    # without encoding the image again (nothing new comes back).
+    assert res.image_embeds is not None
+    again = replace(image_job(2.0, image), image_embeds=res.image_embeds)
+    [rerun] = ip_engine.generate([again])
+    assert rerun.images == res.images and rerun.image_embeds is None
+
+
+def test_adapter_is_unloaded_for_plain_batches_and_images_matter(
+    ip_engine: DiffusersEngine, tiny_engine: Any
+) -> None:
+    [one] = ip_engine.generate([image_job(1.0, picture(1))])
+    [other] = ip_engine.generate([image_job(1.0, picture(2))])
+    assert one.images != other.images
+    [plain] = ip_engine.generate([gen_request(PROMPT, seed=21, size=SIZE, steps=4)])
+    assert not ip_engine.image_prompts.loaded  # weights kept only while batches use them
+    [reference] = tiny_engine.generate([gen_request(PROMPT, seed=21, size=SIZE, steps=4)])
+    assert plain.images == reference.images
+
+
+def test_two_jobs_with_image_prompts_batch_together(ip_engine: DiffusersEngine) -> None:
+    a, b = image_job(1.0, picture(1), job_id="a"), image_job(1.0, picture(2), job_id="b", seed=30)
+    assert a.batch_key() == b.batch_key()
+    assert a.batch_key() != image_job(2.0, picture(1)).batch_key()  # another scale
+    assert a.batch_key() != image_job(1.0, picture(1), picture(2)).batch_key()  # another image count
+    assert a.batch_key() != replace(a, images=()).batch_key()  # plain text-to-image
+    together = ip_engine.generate([a, b])
+    [alone_b] = ip_engine.generate([b])
+    assert [r.job_id for r in together] == ["a", "b"]
+    assert all(r.image_embeds is not None for r in together)
+    got = np.asarray(open_image(together[1].images[0]), float)
+    assert np.abs(got - np.asarray(open_image(alone_b.images[0]), float)).max() <= 2  # batch numerics
+
+
+def test_without_an_adapter_a_higher_iw_stays_closer_to_the_image(tiny_engine: Any) -> None:
+    image = picture(3)
+    [low] = tiny_engine.generate([image_job(0.5, image)])
+    [high] = tiny_engine.generate([image_job(3.0, image)])
+    assert low.image_embeds is None and len(high.images) == 4 and (high.width, high.height) == SIZE
+    far = np.mean([distance(image, im) for im in low.images])
+    near = np.mean([distance(image, im) for im in high.images])
+    assert near < far
+    raw = tiny_engine.img2img(
+        PROMPT,
+        image=open_image(image),
+        strength=ipa.iw_to_strength(3.0),
+        num_inference_steps=4,
+        guidance_scale=7.0,
+        num_images_per_prompt=4,
+        generator=[torch.Generator("cpu").manual_seed(21 + k) for k in range(4)],
+    ).images
+    assert [png_bytes(im) for im in raw] == high.images
+
+
+def test_adapter_setting_forms(tmp_path: Path) -> None:
+    weights = tmp_path / "ipa" / "ip-adapter_sd15.safetensors"
+    weights.parent.mkdir()
+    weights.write_bytes(b"")
+    assert adapter_location(str(weights)) == (str(weights.parent), "", weights.name)
+    assert adapter_location(str(weights.parent)) == (str(weights.parent), "", weights.name)
+    assert adapter_location("h94/IP-Adapter/models/ip-adapter_sd15.safetensors") == (
+        "h94/IP-Adapter", "models", "ip-adapter_sd15.safetensors"
+    )
+    for bad, message in (("h94/IP-Adapter", "must name"), ("x/y.safetensors", "neither")):
+        with pytest.raises(ModelLoadError, match=message) as err:
+            adapter_location(bad)
+        assert "gen.ip_adapter" in str(err.value)
