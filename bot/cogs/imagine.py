@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.image_prompts import gather_images
 from bot.moderation import check_expanded, check_prompt
 from bot.submit import delivery_for, submit
 from db.records import JobRecord
 from imaginebot.core.prompt import parse_prompt
+from imaginebot.core.prompt_compat import attached_images
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
@@ -25,9 +28,17 @@ class Imagine(commands.Cog):
         self.bot = bot
 
     @app_commands.command(name="imagine", description="Create four images from a text prompt")
-    @app_commands.describe(prompt="What to imagine, then parameters like --ar 3:2 --seed 42 --no text")
+    @app_commands.describe(
+        prompt="What to imagine, then parameters like --ar 3:2 --seed 42 --no text",
+        image="An image prompt: the images follow it (weight: --iw 0-3)",
+        image2="A second image prompt",
+    )
     async def imagine(
-        self, interaction: discord.Interaction, prompt: app_commands.Range[str, 1, 2000]
+        self,
+        interaction: discord.Interaction,
+        prompt: app_commands.Range[str, 1, 2000],
+        image: discord.Attachment | None = None,
+        image2: discord.Attachment | None = None,
     ) -> None:
         user_id = interaction.user.id
 
@@ -37,9 +48,14 @@ class Imagine(commands.Cog):
             defaults = await self.bot.queue.admission.get_settings(user_id)
             specs = parse_prompt(prompt, self.bot.limits, defaults)
             await check_expanded(self.bot, interaction, specs)  # with the /prefer suffix and options
+            attached = [("image", image), ("image2", image2)]
+            inputs = await gather_images(attached, specs[0].image_urls, self.bot.settings.gen.image_hosts)
+            if image or image2:  # --iw weighs the attachments
+                specs = [replace(s, notes=attached_images(s.notes)) for s in specs]
             return await self.bot.queue.admission.enqueue(
                 user_id, specs, model=self.bot.model,
                 delivery=await delivery_for(interaction, defaults.private),  # private: by DM
+                inputs=inputs,
             )
 
         await submit(self.bot, interaction, make_jobs)

@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--user", metavar="U", type=DISCORD_ID, default=0, help="Discord user id to charge (default 0)"
     )
+    p.add_argument(
+        "--image", metavar="FILE", action="append", default=[],
+        help="an image prompt (PNG, JPEG, WebP or GIF; at most twice), weighted by --iw",
+    )
     _add_config(p)
 
     p = sub.add_parser("edit", help="edit an image (zoom, pan, square, region, upscale …), without Discord")

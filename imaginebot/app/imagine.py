@@ -14,14 +14,17 @@ import contextlib
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imaginebot.app import messages
 from imaginebot.core.config import Settings, load_settings
 from imaginebot.core.domain import JobStatus
+from imaginebot.core.image_inputs import InputImage, InputImageError, check_size, load_input_image
 from imaginebot.core.images import grid_png
 from imaginebot.core.prompt import ParserLimits, PromptError, parse_prompt
+from imaginebot.core.prompt_compat import attached_images
 
 if TYPE_CHECKING:
     from db.queue import Queue
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 # this one job has the machine to itself, and on a CPU it runs ~15 % faster so.
 FOREGROUND_SPINCOUNT = "300000"
 WATCH_INTERVAL = 0.5  # seconds between progress reads
+MAX_IMAGE_FILES = 2  # like /imagine's `image` and `image2`
 
 
 def run_imagine(args: argparse.Namespace) -> int:
@@ -39,7 +43,28 @@ def run_imagine(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     if args.model:
         settings.gen.model = args.model
-    return asyncio.run(_imagine(settings, args.prompt, Path(args.out), args.user))
+    try:
+        files = read_image_files(args.image)
+    except InputImageError as err:
+        print(f"imaginebot: {err}", file=sys.stderr)
+        return 2
+    return asyncio.run(_imagine(settings, args.prompt, Path(args.out), args.user, files))
+
+
+def read_image_files(paths: list[str]) -> list[InputImage]:
+    """`--image FILE` (at most MAX_IMAGE_FILES): each checked like an attachment (size, format, pixels)."""
+    if len(paths) > MAX_IMAGE_FILES:
+        raise InputImageError(f"--image: at most {MAX_IMAGE_FILES} image prompts, not {len(paths)}")
+    images = []
+    for name in paths:
+        path = Path(name)
+        try:
+            check_size(path.stat().st_size, name)
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputImageError(f"--image {name}: {exc.strerror or exc}") from None
+        images.append(load_input_image(data, label=name))
+    return images
 
 
 async def ready(queue: Queue) -> None:
@@ -53,8 +78,12 @@ async def ready(queue: Queue) -> None:
         await check_schema(queue.engine)
 
 
-async def _imagine(settings: Settings, prompt: str, out: Path, user_id: int) -> int:
+async def _imagine(
+    settings: Settings, prompt: str, out: Path, user_id: int, files: list[InputImage] | None = None
+) -> int:
+    from bot.fetch import fetch_images
     from db.errors import QueueRefusal
+    from db.records import SourceFile
     from db.session import DatabaseError
     from imaginebot.app.common import open_queue
 
@@ -67,11 +96,17 @@ async def _imagine(settings: Settings, prompt: str, out: Path, user_id: int) -> 
             models = sorted({spec.model or settings.gen.model for spec in specs})
             if len(models) > 1:
                 raise PromptError(messages.one_model_per_run(models))
-            jobs = await queue.admission.enqueue(user_id, specs, model=settings.gen.model)
+            images = list(files or [])
+            if specs[0].image_urls:  # fetched here, with the bot's limits, before anything is charged
+                images += await fetch_images(specs[0].image_urls, allowed_hosts=settings.gen.image_hosts)
+            if files:
+                specs = [replace(s, notes=attached_images(s.notes)) for s in specs]
+            inputs = [SourceFile(i.png, i.width, i.height) for i in images]
+            jobs = await queue.admission.enqueue(user_id, specs, model=settings.gen.model, inputs=inputs)
         except QueueRefusal as err:
             print(f"imaginebot: {messages.refusal(err)}", file=sys.stderr)
             return 2
-        except (PromptError, DatabaseError) as err:
+        except (PromptError, DatabaseError, InputImageError) as err:
             print(f"imaginebot: {err}", file=sys.stderr)
             return 2
         ids = [job.id for job in jobs]

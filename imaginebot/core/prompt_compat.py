@@ -223,13 +223,13 @@ def apply_styles(
 def image_references(
     params: Parameters, urls: tuple[str, ...], notes: dict[str, str]
 ) -> tuple[float, tuple[str, ...], int]:
-    """(--iw, --sref references, --sw), kept in the job for the image inputs; noted while unused."""
-    if urls:
-        notes["image"] = notes_text.image_prompts(len(urls))
+    """(--iw, --sref references, --sw), kept in the job for the image inputs; noted while unused. (An --iw
+    without leading URLs is noted as ignored; the caller drops that note when images are attached:
+    `attached_images`.)"""
     iw = params.number("iw")
     image_weight = 1.0 if iw is None else iw
-    if iw is not None:
-        notes["iw"] = notes_text.image_weight(image_weight, bool(urls))
+    if iw is not None and not urls:
+        notes["iw"] = notes_text.image_weight(image_weight)
     sref = params.get("sref")
     refs = sref if isinstance(sref, tuple) else ()
     sw = params.integer("sw")
@@ -239,6 +239,11 @@ def image_references(
     elif sw is not None:
         notes["sw"] = notes_text.style_weight_alone(style_weight)
     return image_weight, refs, style_weight
+
+
+def attached_images(notes: tuple[str, ...]) -> tuple[str, ...]:
+    """A job's notes once image prompts are attached (`/imagine image`, `--image FILE`): --iw weighs them."""
+    return tuple(n for n in notes if not n.startswith(notes_text.IW_IGNORED_PREFIX))
 
 
 def speed_mode(params: Parameters, default: str | None) -> str:

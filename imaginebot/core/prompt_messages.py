@@ -220,7 +220,7 @@ def no_text() -> str:
 
 
 def only_image_prompts() -> str:
-    return "the prompt has only image URLs: image prompts are not used yet, so describe the image in text too"
+    return "the prompt has only image URLs: describe the image in text too"
 
 
 def too_many_expansions(count: int | None, cap: int) -> str:

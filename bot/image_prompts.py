@@ -1,0 +1,42 @@
+"""The image prompts of an /imagine: its attachments (`image`, `image2`) and the image URLs at the start of
+its prompt, read and checked on the bot host (bot.fetch; limits in imaginebot.core.image_inputs), once,
+before anything is charged. Workers get them from the database and never fetch a URL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import discord
+
+from bot import messages
+from bot.fetch import check_attachment_size, fetch_images, read_attachment
+from bot.replies import Refusal
+from db.records import SourceFile
+from imaginebot.core.image_inputs import InputImage, InputImageError
+
+
+async def read_image_option(attachment: discord.Attachment, label: str) -> InputImage:
+    """An attachment option's image: its announced size checked first, then its bytes."""
+    check_attachment_size(attachment.size, label)
+    try:
+        data = await attachment.read()
+    except discord.HTTPException as exc:
+        raise InputImageError(f"could not download {label} from Discord ({exc.status})") from None
+    return await asyncio.to_thread(read_attachment, data, label)
+
+
+async def gather_images(
+    attachments: Sequence[tuple[str, discord.Attachment | None]],
+    urls: Sequence[str],
+    allowed_hosts: Sequence[str],
+) -> list[SourceFile]:
+    """The attachments given (in order) and then the URLs' images; a Refusal with one clear message for the
+    first that is refused (too large, not an image, a host not allowed, …)."""
+    try:
+        images = [await read_image_option(a, label) for label, a in attachments if a is not None]
+        if urls:
+            images += await fetch_images(list(urls), allowed_hosts=allowed_hosts)
+    except InputImageError as err:
+        raise Refusal(messages.refused(f"{err}; nothing was charged")) from None
+    return [SourceFile(i.png, i.width, i.height) for i in images]

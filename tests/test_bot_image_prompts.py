@@ -1,0 +1,56 @@
+"""/imagine with image prompts through the real bot and the stand-in (SQLite and PostgreSQL): an attached
+image makes the pictures (img2img from it without an IP-Adapter, on the tiny model), and refused images
+— a host not allowed, a file that is no image — get one clear ephemeral message and charge nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from discord_standin import DiscordStandIn
+from discord_standin.models import UploadedFile
+from PIL import Image
+from test_bot_commands import private_reply
+
+from imaginebot.core.images import open_image, png_bytes
+
+RED = (220, 30, 30)
+
+
+def upload(data: bytes, name: str = "photo.png") -> UploadedFile:
+    return UploadedFile("files[0]", name, "image/png", data)
+
+
+async def test_an_attached_image_shapes_the_grid(
+    standin: DiscordStandIn, start_bot: Any, tiny_bot_engine: Any
+) -> None:
+    bot = await start_bot(tiny_bot_engine)
+    ada = standin.add_member("ada")
+    red = png_bytes(Image.new("RGB", (96, 96), RED))
+    ix = await standin.slash(ada, "imagine", {"prompt": "a lighthouse --iw 3", "image": upload(red)})
+    await ix.wait_ack(5)
+    result = await bot.wait_result(timeout=60)
+    [job] = await bot.queue.reads.history(user=int(ada["id"]))
+    assert job.spec.notes == ()  # --iw weighs the attachment: nothing ignored
+    grid = np.asarray(open_image(bytes(result["attachments"][0]["data"])), float)
+    r, g, b = (grid[..., k].mean() for k in range(3))
+    assert r > g + 30 and r > b + 30  # the red image shows through at --iw 3
+    assert (await bot.queue.reads.quota_info(int(ada["id"]))).used_today == 1
+    assert standin.violations == []
+
+
+async def test_refused_images_charge_nothing(
+    standin: DiscordStandIn, start_bot: Any, fake_bot_engine: Any
+) -> None:
+    bot = await start_bot(fake_bot_engine())
+    bo = standin.add_member("bo")
+    prompt = "https://images.example.org/cat.png a cat in a hat"
+    text = await private_reply(await standin.slash(bo, "imagine", {"prompt": prompt}))
+    assert "images.example.org" in text and "cdn.discordapp.com" in text and "nothing was charged" in text
+    not_image = upload(b"this is not a picture at all", "notes.png")
+    text = await private_reply(await standin.slash(bo, "imagine", {"prompt": "a cat", "image": not_image}))
+    assert "image" in text and "PNG, JPEG, WebP or GIF" in text
+    assert await bot.queue.reads.history(user=int(bo["id"])) == []
+    quota = await bot.queue.reads.quota_info(int(bo["id"]))
+    assert quota.used_today == 0
+    assert standin.violations == []

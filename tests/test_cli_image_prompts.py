@@ -1,0 +1,47 @@
+"""`imaginebot imagine PROMPT --image FILE`: image prompts on the command line, through the real queue and
+the tiny model (img2img from the image without an IP-Adapter); a file that is no image queues nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from test_cli_imagine import imaginebot, job_lines, pixels
+
+
+@pytest.fixture
+def env(tmp_path: Path, tiny_model_dir: Path) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGINEBOT_")}
+    env.update(
+        IMAGINEBOT_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path / 'imaginebot.db'}",
+        IMAGINEBOT_GEN__MODEL=str(tiny_model_dir),
+        IMAGINEBOT_GEN__STEPS="4",
+        IMAGINEBOT_GEN__BASE_RESOLUTION="64",
+        IMAGINEBOT_APP__DATA_DIR=str(tmp_path / "data"),
+        HF_HUB_OFFLINE="1",
+    )
+    return env
+
+
+def test_an_image_file_prompts_the_images(env: dict[str, str], tmp_path: Path) -> None:
+    Image.new("RGB", (80, 80), (20, 40, 230)).save(tmp_path / "blue.png")
+    proc = imaginebot(env, tmp_path, "imagine", "a lighthouse --iw 3 --seed 5", "--image", "blue.png",
+                      "--out", "out")  # fmt: skip
+    [job] = job_lines(proc)
+    grid = pixels(tmp_path / job["grid"]).astype(float)
+    r, g, b = (grid[..., k].mean() for k in range(3))
+    assert b > r + 30 and b > g + 30  # the blue image shows through at --iw 3
+
+
+def test_a_file_that_is_no_image_queues_nothing(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "notes.png").write_text("not a picture")
+    proc = imaginebot(env, tmp_path, "imagine", "a lighthouse", "--image", "notes.png")
+    assert proc.returncode == 2 and "notes.png" in proc.stderr and "PNG, JPEG, WebP or GIF" in proc.stderr
+    proc = imaginebot(env, tmp_path, "imagine", "a lighthouse", "--image", "missing.png")
+    assert proc.returncode == 2 and "missing.png" in proc.stderr
+    history = imaginebot(env, tmp_path, "jobs", "--json")
+    assert [json.loads(line) for line in history.stdout.splitlines()] == []
