@@ -1,8 +1,10 @@
-"""/imagine: parse the prompt (with the user's /settings), enqueue with quota, answer at once."""
+"""/imagine: parse the prompt (with the user's /settings), read its image prompts, enqueue with quota,
+answer at once. `imagine_prompt` is also what /describe's number buttons run."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -22,6 +24,32 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+Attached = Sequence[tuple[str, discord.Attachment | None]]
+
+
+async def imagine_prompt(
+    bot: ImagineBot, interaction: discord.Interaction, prompt: str, attached: Attached = ()
+) -> list[JobRecord]:
+    """Queue `prompt` for the interaction's user, exactly as /imagine does (`attached`: its image options)."""
+    user_id = interaction.user.id
+
+    async def make_jobs() -> list[JobRecord]:
+        await check_prompt(bot, interaction, prompt)  # a banned word: refused, a strike, no charge
+        # The user's defaults are read first: they decide what the prompt means (PromptError → ephemeral).
+        defaults = await bot.queue.admission.get_settings(user_id)
+        specs = parse_prompt(prompt, bot.limits, defaults)
+        await check_expanded(bot, interaction, specs)  # with the /prefer suffix and options
+        inputs = await gather_images(attached, specs[0].image_urls, bot.settings.gen.image_hosts)
+        if any(a is not None for _, a in attached):  # --iw weighs the attachments
+            specs = [replace(s, notes=attached_images(s.notes)) for s in specs]
+        return await bot.queue.admission.enqueue(
+            user_id, specs, model=bot.model,
+            delivery=await delivery_for(interaction, defaults.private),  # private: by DM
+            inputs=inputs,
+        )
+
+    return await submit(bot, interaction, make_jobs)
+
 
 class Imagine(commands.Cog):
     def __init__(self, bot: ImagineBot) -> None:
@@ -40,25 +68,7 @@ class Imagine(commands.Cog):
         image: discord.Attachment | None = None,
         image2: discord.Attachment | None = None,
     ) -> None:
-        user_id = interaction.user.id
-
-        async def make_jobs() -> list[JobRecord]:
-            await check_prompt(self.bot, interaction, prompt)  # a banned word: refused, a strike, no charge
-            # The user's defaults are read first: they decide what the prompt means (PromptError → ephemeral).
-            defaults = await self.bot.queue.admission.get_settings(user_id)
-            specs = parse_prompt(prompt, self.bot.limits, defaults)
-            await check_expanded(self.bot, interaction, specs)  # with the /prefer suffix and options
-            attached = [("image", image), ("image2", image2)]
-            inputs = await gather_images(attached, specs[0].image_urls, self.bot.settings.gen.image_hosts)
-            if image or image2:  # --iw weighs the attachments
-                specs = [replace(s, notes=attached_images(s.notes)) for s in specs]
-            return await self.bot.queue.admission.enqueue(
-                user_id, specs, model=self.bot.model,
-                delivery=await delivery_for(interaction, defaults.private),  # private: by DM
-                inputs=inputs,
-            )
-
-        await submit(self.bot, interaction, make_jobs)
+        await imagine_prompt(self.bot, interaction, prompt, [("image", image), ("image2", image2)])
 
 
 async def setup(bot: ImagineBot) -> None:

@@ -15,6 +15,7 @@ HANDLERS = {
     "parse": "imaginebot.app.parse:run_parse",
     "imagine": "imaginebot.app.imagine:run_imagine",
     "edit": "imaginebot.app.edit:run_edit",
+    "describe": "imaginebot.app.describe:run_describe",
     "run": "imaginebot.app.run:run_bot",
     "worker": "imaginebot.app.worker:run_worker",
     "web": "imaginebot.app.web:run_web",
@@ -89,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--image", metavar="FILE", action="append", default=[],
         help="an image prompt (PNG, JPEG, WebP or GIF; at most twice), weighted by --iw",
     )
+    _add_config(p)
+
+    p = sub.add_parser("describe", help="four prompts for an image file, from gen.captioner (one JSON line)")
+    p.add_argument("file", metavar="FILE", help="a PNG, JPEG, WebP or GIF file")
     _add_config(p)
 
     p = sub.add_parser("edit", help="edit an image (zoom, pan, square, region, upscale …), without Discord")

@@ -83,6 +83,7 @@ class GenSettings(_Section):
     serve_models: list[str] = Field(default_factory=list)  # a worker serves only these (empty: all)
     # Image prompts: IP-Adapter weights file (local path or owner/repo/[sub/]file; "" = img2img instead)
     ip_adapter: str = ""
+    captioner: str = ""  # /describe: a transformers image-to-text model (folder or id); "" = no /describe
     image_hosts: list[str] = Field(default_factory=lambda: ["cdn.discordapp.com", "media.discordapp.net"])
 
     @field_validator("device")

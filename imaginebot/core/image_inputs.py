@@ -38,6 +38,10 @@ class InputImageError(ValueError):
     """An input image was refused; str() is a one-line message for the user."""
 
 
+class CaptionerError(Exception):
+    """/describe's captioner could not be loaded or failed; str() is one line for the user."""
+
+
 @dataclass(frozen=True)
 class InputImage:
     """A validated input image, re-encoded as an RGB PNG."""
