@@ -13,7 +13,18 @@ from bot import messages
 from bot.fetch import check_attachment_size, fetch_images, read_attachment
 from bot.replies import Refusal
 from db.records import SourceFile
-from imaginebot.core.image_inputs import InputImage, InputImageError
+from imaginebot.core.image_inputs import InputImage, InputImageError, style_reference_problem
+
+
+def style_reference_urls(refs: Sequence[str], has_images: bool, ip_adapter: str) -> list[str]:
+    """The links of `--sref`, or a Refusal: style references need an IP-Adapter, are image links (not
+    style codes), and do not mix with image prompts (one adapter weight per job)."""
+    if not refs:
+        return []
+    problem = style_reference_problem(refs, has_images, ip_adapter)
+    if problem:
+        raise Refusal(messages.refused(f"{problem}; nothing was charged"))
+    return list(refs)
 
 
 async def read_image_option(attachment: discord.Attachment, label: str) -> InputImage:

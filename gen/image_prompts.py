@@ -8,6 +8,9 @@ and the embeddings returned with its result, to be stored with the job; a job th
 scale `iw_to_scale(--iw)`: for one job the same images as plain diffusers' `load_ip_adapter` +
 `set_ip_adapter_scale` + `pipe(…, ip_adapter_image=…)`.
 
+Style references (`--sref` links, fetched by the bot like image prompts) go the same way, at the style
+scale `sw_to_style_scale(--sw)` on the style layers only; they need `gen.ip_adapter`.
+
 Without `gen.ip_adapter`, the first image is the start picture of an img2img pass at strength
 `iw_to_strength(--iw)` (a higher --iw keeps more of it).
 
@@ -81,6 +84,9 @@ class ImagePrompts:
 
     def activate(self, batch: list[GenRequest]) -> None:
         """Load the adapter for a batch with image prompts, unload it for one without."""
+        style = batch[0].spec.sref and batch[0].images
+        if style and not self.adapter:
+            raise ModelLoadError(f"--sref needs an IP-Adapter: set {ipa.SETTING}")
         wanted = self.adapter and bool(batch[0].images)
         if wanted and not self.loaded:
             ref, subfolder, weight = adapter_location(self.setting)
@@ -106,7 +112,11 @@ class ImagePrompts:
         if not batch[0].images:
             yield {}
             return
-        ipa.set_scale(self.pipe, ipa.iw_to_scale(batch[0].spec.iw))
+        spec = batch[0].spec
+        if spec.sref:  # style references: the style layers only, at the --sw scale
+            ipa.set_style_scale(self.pipe, ipa.sw_to_style_scale(spec.sw))
+        else:
+            ipa.set_scale(self.pipe, ipa.iw_to_scale(spec.iw))
         negatives, positives = [], []
         for r in batch:
             if r.image_embeds is not None:

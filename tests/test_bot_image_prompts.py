@@ -54,3 +54,30 @@ async def test_refused_images_charge_nothing(
     quota = await bot.queue.reads.quota_info(int(bo["id"]))
     assert quota.used_today == 0
     assert standin.violations == []
+
+
+async def test_style_references_need_an_ip_adapter_and_links(
+    standin: DiscordStandIn, start_bot: Any, fake_bot_engine: Any
+) -> None:
+    bot = await start_bot(fake_bot_engine())
+    cy = standin.add_member("cy")
+    link = "a tower --sref https://cdn.discordapp.com/attachments/1/2/style.png --sw 300"
+    text = await private_reply(await standin.slash(cy, "imagine", {"prompt": link}))
+    assert "--sref" in text and "gen.ip_adapter" in text and "nothing was charged" in text
+    assert await bot.queue.reads.history(user=int(cy["id"])) == []
+    assert standin.violations == []
+
+
+async def test_style_codes_and_mixing_are_refused(
+    standin: DiscordStandIn, start_bot: Any, fake_bot_engine: Any, tmp_path: Any
+) -> None:
+    bot = await start_bot(fake_bot_engine(), gen={"ip_adapter": str(tmp_path / "ipa.safetensors")})
+    di = standin.add_member("di")
+    text = await private_reply(await standin.slash(di, "imagine", {"prompt": "a tower --sref 1234567"}))
+    assert "style codes such as 1234567" in text
+    red = png_bytes(Image.new("RGB", (16, 16), RED))
+    options = {"prompt": "a tower --sref https://cdn.discordapp.com/a/b/s.png", "image": upload(red)}
+    text = await private_reply(await standin.slash(di, "imagine", options))
+    assert "image prompts or --sref" in text
+    assert await bot.queue.reads.history(user=int(di["id"])) == []
+    assert standin.violations == []

@@ -143,3 +143,40 @@ def test_adapter_setting_forms(tmp_path: Path) -> None:
         with pytest.raises(ModelLoadError, match=message) as err:
             adapter_location(bad)
         assert "gen.ip_adapter" in str(err.value)
+
+
+def test_style_reference_uses_the_style_scale_like_plain_diffusers(
+    ip_engine: DiffusersEngine, tiny_model_dir: Path, adapter_file: Path
+) -> None:
+    from diffusers import StableDiffusionPipeline
+
+    image = picture(4)
+    style = replace(
+        gen_request(PROMPT, seed=21, size=SIZE, steps=4, sref=("https://cdn.discordapp.com/s.png",), sw=250),
+        images=(image,),
+    )
+    assert style.batch_key() != image_job(1.0, image).batch_key()  # another adapter scale
+    [res] = ip_engine.generate([style])
+    plain = StableDiffusionPipeline.from_pretrained(tiny_model_dir, safety_checker=None)
+    plain.set_progress_bar_config(disable=True)
+    plain.load_ip_adapter(str(adapter_file.parent), subfolder="", weight_name=adapter_file.name)
+    plain.set_ip_adapter_scale(ipa.style_scale_config(plain, ipa.sw_to_style_scale(250)))
+    raw = plain(
+        PROMPT,
+        ip_adapter_image=open_image(image),
+        width=64,
+        height=64,
+        num_inference_steps=4,
+        guidance_scale=7.0,
+        num_images_per_prompt=4,
+        generator=[torch.Generator("cpu").manual_seed(21 + k) for k in range(4)],
+    ).images
+    assert [png_bytes(im) for im in raw] == res.images
+    [as_prompt] = ip_engine.generate([image_job(1.0, image)])
+    assert as_prompt.images != res.images
+
+
+def test_style_reference_without_an_adapter_fails_naming_the_setting(tiny_engine: Any) -> None:
+    style = replace(gen_request(PROMPT, size=SIZE, steps=2, sref=("https://a/b.png",)), images=(picture(1),))
+    [res] = tiny_engine.generate([style])
+    assert res.failure is not None and res.failure.value == "bad_input" and "gen.ip_adapter" in res.detail

@@ -194,9 +194,7 @@ def test_todays_parameters_are_noted(params: str, note: str) -> None:
 def test_style_references_are_kept_for_the_image_inputs() -> None:
     spec = one("a tower --sref https://x.io/a.png 1234567 --sw 250 --sref random")
     assert (spec.sref, spec.sw) == (("https://x.io/a.png", "1234567", "random"), 250)
-    assert spec.notes == (
-        "--sref: the style 3 references were read (--sw 250) but not used yet; the text alone sets the style",
-    )
+    assert spec.notes == ()  # used: the bot fetches the links (see tests/test_bot_image_prompts.py)
     assert error_of("a --sw 1001") == "--sw 1001 is out of range: use a whole number from 0 to 1000"
     assert error_of("a --iw 3.5") == "--iw 3.5 is out of range: use a number from 0 to 3"
     assert error_of("a --iw") == "--iw needs a value: a number from 0 to 3"

@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.image_prompts import gather_images
+from bot.image_prompts import gather_images, style_reference_urls
 from bot.moderation import check_expanded, check_prompt
 from bot.submit import delivery_for, submit
 from db.records import JobRecord
@@ -39,7 +39,10 @@ async def imagine_prompt(
         defaults = await bot.queue.admission.get_settings(user_id)
         specs = parse_prompt(prompt, bot.limits, defaults)
         await check_expanded(bot, interaction, specs)  # with the /prefer suffix and options
-        inputs = await gather_images(attached, specs[0].image_urls, bot.settings.gen.image_hosts)
+        given = bool(specs[0].image_urls) or any(a is not None for _, a in attached)
+        refs = style_reference_urls(specs[0].sref, given, bot.settings.gen.ip_adapter)
+        urls = refs or specs[0].image_urls
+        inputs = await gather_images(attached, urls, bot.settings.gen.image_hosts)
         if any(a is not None for _, a in attached):  # --iw weighs the attachments
             specs = [replace(s, notes=attached_images(s.notes)) for s in specs]
         return await bot.queue.admission.enqueue(

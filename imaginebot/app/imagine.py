@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 from imaginebot.app import messages
 from imaginebot.core.config import Settings, load_settings
 from imaginebot.core.domain import JobStatus
-from imaginebot.core.image_inputs import InputImage, InputImageError, check_size, load_input_image
+from imaginebot.core.image_inputs import (
+    InputImage,
+    InputImageError,
+    check_size,
+    load_input_image,
+    style_reference_problem,
+)
 from imaginebot.core.images import grid_png
 from imaginebot.core.prompt import ParserLimits, PromptError, parse_prompt
 from imaginebot.core.prompt_compat import attached_images
@@ -97,8 +103,13 @@ async def _imagine(
             if len(models) > 1:
                 raise PromptError(messages.one_model_per_run(models))
             images = list(files or [])
-            if specs[0].image_urls:  # fetched here, with the bot's limits, before anything is charged
-                images += await fetch_images(specs[0].image_urls, allowed_hosts=settings.gen.image_hosts)
+            has_images = bool(files) or bool(specs[0].image_urls)
+            problem = style_reference_problem(specs[0].sref, has_images, settings.gen.ip_adapter)
+            if specs[0].sref and problem:
+                raise InputImageError(problem)
+            urls = specs[0].sref or specs[0].image_urls
+            if urls:  # fetched here, with the bot's limits, before anything is charged
+                images += await fetch_images(urls, allowed_hosts=settings.gen.image_hosts)
             if files:
                 specs = [replace(s, notes=attached_images(s.notes)) for s in specs]
             inputs = [SourceFile(i.png, i.width, i.height) for i in images]

@@ -19,7 +19,7 @@ class ImagePrompt:
     """The image inputs a job's pass depends on: jobs batch only with the same kind, weight and count
     (one adapter scale per call; the embeddings of one call have one image count)."""
 
-    kind: str  # "image": image prompts (`image`, `image2`, leading URLs) weighted by --iw
+    kind: str  # "image": image prompts (`image`, `image2`, leading URLs), by --iw; "style": --sref, by --sw
     weight: float  # --iw
     count: int  # images
 

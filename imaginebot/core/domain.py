@@ -211,7 +211,7 @@ class GenRequest:
     source_png: bytes | None = None
     strength: float | None = None
     edit: EditPlan | None = None
-    images: tuple[bytes, ...] = ()  # image prompts (PNG), in order: `image`, `image2`, then the URLs'
+    images: tuple[bytes, ...] = ()  # image prompts (PNG): `image`, `image2`, the URLs' (or --sref's)
     image_embeds: bytes | None = None  # their IP-Adapter embeddings once computed (gen.ip_adapter)
 
     @property
@@ -224,6 +224,16 @@ class GenRequest:
         if self.edit is not None:
             return self.edit.size
         return self.spec.width, self.spec.height
+
+    @property
+    def image_prompt(self) -> ImagePrompt | None:
+        """Its images' part of the batch key: style references (`--sref`, weighed by --sw) or image
+        prompts (weighed by --iw)."""
+        if not self.images:
+            return None
+        if self.spec.sref:
+            return ImagePrompt("style", self.spec.sw, len(self.images))
+        return ImagePrompt("image", self.spec.iw, len(self.images))
 
     def batch_key(self) -> BatchKey:
         """Requests with equal keys can share one forward pass."""
@@ -240,7 +250,7 @@ class GenRequest:
             self.spec.tile,
             self.strength,
             self.spec.loras,
-            ImagePrompt("image", self.spec.iw, len(self.images)) if self.images else None,
+            self.image_prompt,
         )
 
 

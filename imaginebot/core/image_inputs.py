@@ -14,6 +14,7 @@ import io
 import math
 import threading
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -158,3 +159,16 @@ def _flatten(img: Image.Image) -> Image.Image:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     return img.convert("RGB")
+
+
+def style_reference_problem(refs: Sequence[str], has_images: bool, ip_adapter: str) -> str | None:
+    """Why `--sref refs` cannot be used here (one line for the user), or None: style references need an
+    IP-Adapter, are https image links (not style codes), and do not mix with image prompts."""
+    if not ip_adapter.strip():
+        return "--sref needs an IP-Adapter, and none is configured here (gen.ip_adapter)"
+    codes = [r for r in refs if not r.lower().startswith("https://")]
+    if codes:
+        return f"--sref takes https image links; style codes such as {codes[0][:40]} are not supported here"
+    if has_images:
+        return "use image prompts or --sref in one prompt, not both"
+    return None

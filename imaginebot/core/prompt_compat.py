@@ -234,9 +234,7 @@ def image_references(
     refs = sref if isinstance(sref, tuple) else ()
     sw = params.integer("sw")
     style_weight = 100 if sw is None else sw
-    if refs:
-        notes["sref"] = notes_text.style_reference(len(refs), style_weight)
-    elif sw is not None:
+    if not refs and sw is not None:
         notes["sw"] = notes_text.style_weight_alone(style_weight)
     return image_weight, refs, style_weight
 

@@ -110,10 +110,5 @@ def image_weight(value: float) -> str:
     return f"{IW_IGNORED_PREFIX}{value:g}: there is no image prompt to weigh, ignored"
 
 
-def style_reference(count: int, weight: int) -> str:
-    what = "reference was" if count == 1 else f"{count} references were"
-    return f"--sref: the style {what} read (--sw {weight}) but not used yet; the text alone sets the style"
-
-
 def style_weight_alone(weight: int) -> str:
     return f"--sw {weight}: there is no --sref to weigh, ignored"
