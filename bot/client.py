@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 COGS = ("bot.cogs.imagine", "bot.cogs.buttons", "bot.cogs.info", "bot.cogs.admin", "bot.cogs.moderation",
         "bot.cogs.cancel", "bot.cogs.show", "bot.cogs.prefer", "bot.cogs.modes", "bot.cogs.describe",
-        "bot.delivery", "bot.retention")
+        "bot.cogs.blend", "bot.delivery", "bot.retention")
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's per-file limit for an unboosted guild
 DB_GATE = 4
 

@@ -11,8 +11,8 @@ scale `iw_to_scale(--iw)`: for one job the same images as plain diffusers' `load
 Style references (`--sref` links, fetched by the bot like image prompts) go the same way, at the style
 scale `sw_to_style_scale(--sw)` on the style layers only; they need `gen.ip_adapter`.
 
-Without `gen.ip_adapter`, the first image is the start picture of an img2img pass at strength
-`iw_to_strength(--iw)` (a higher --iw keeps more of it).
+Without `gen.ip_adapter`, the image (or the even mix of several) is the start picture of an img2img pass
+at strength `iw_to_strength(--iw)` (a higher --iw keeps more of it).
 
 `gen.ip_adapter` names the adapter's weights file: a local path (`adapters/ip-adapter_sd15.safetensors`,
 its CLIP image encoder in `image_encoder/` beside it), a local folder holding exactly one such file, or a
@@ -29,11 +29,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from PIL import Image, ImageOps
 
 from gen import ip_adapter as ipa
 from gen.loader import ModelLoadError
 from imaginebot.core.domain import GenRequest
+from imaginebot.core.images import open_image, png_bytes
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +67,15 @@ def adapter_location(setting: str) -> tuple[str, str, str]:
 
 
 def as_img2img(r: GenRequest) -> GenRequest:
-    """An image-prompt job without IP-Adapter: img2img from its first image at the --iw strength."""
-    return replace(r, source_png=r.images[0], strength=ipa.iw_to_strength(r.spec.iw))
+    """An image-prompt job without IP-Adapter: img2img at the --iw strength from its image, or from the
+    even mix of its images (each fitted to the output size) when it has several (`image2`, /blend)."""
+    start = r.images[0]
+    if len(r.images) > 1:
+        size = (r.spec.width, r.spec.height)
+        pictures = [ImageOps.fit(open_image(png), size) for png in r.images]
+        mixed = np.mean([np.asarray(p, dtype=np.float64) for p in pictures], axis=0)
+        start = png_bytes(Image.fromarray(mixed.round().astype(np.uint8)))
+    return replace(r, source_png=start, strength=ipa.iw_to_strength(r.spec.iw))
 
 
 class ImagePrompts:

@@ -81,3 +81,32 @@ async def test_style_codes_and_mixing_are_refused(
     assert "image prompts or --sref" in text
     assert await bot.queue.reads.history(user=int(di["id"])) == []
     assert standin.violations == []
+
+
+async def test_blend_mixes_two_to_five_images(
+    standin: DiscordStandIn, start_bot: Any, fake_bot_engine: Any
+) -> None:
+    bot = await start_bot(fake_bot_engine())
+    ed = standin.add_member("ed")
+    pictures = [png_bytes(Image.new("RGB", (24, 24), c)) for c in ("red", "green", "blue")]
+    options = {f"image{k}": upload(p, f"p{k}.png") for k, p in enumerate(pictures, start=1)}
+    ix = await standin.slash(ed, "blend", {**options, "dimensions": "portrait"})
+    await ix.wait_ack(5)
+    await bot.wait_result(timeout=30)
+    [job] = await bot.queue.reads.history(user=int(ed["id"]))
+    assert (job.spec.prompt, job.spec.aspect_ratio) == ("a blend of 3 images", "2:3")
+    stored = await _inputs(bot, job.id)  # once, in order, as sent
+    assert [open_image(png).getpixel((0, 0)) for png in stored] == [(255, 0, 0), (0, 128, 0), (0, 0, 255)]
+
+    text = await private_reply(await standin.slash(ed, "blend", {"image1": upload(pictures[0])}))
+    assert "a blend needs 2 to 5 images, not 1" in text and "nothing was charged" in text
+    assert len(await bot.queue.reads.history(user=int(ed["id"]))) == 1
+    assert standin.violations == []
+
+
+async def _inputs(bot: Any, job_id: str) -> list[bytes]:
+    from db.job_inputs import prompt_inputs
+
+    async with bot.queue.database.read() as conn:
+        prompts, _ = await prompt_inputs(conn, [job_id])
+    return prompts[job_id]

@@ -45,3 +45,17 @@ def test_a_file_that_is_no_image_queues_nothing(env: dict[str, str], tmp_path: P
     assert proc.returncode == 2 and "missing.png" in proc.stderr
     history = imaginebot(env, tmp_path, "jobs", "--json")
     assert [json.loads(line) for line in history.stdout.splitlines()] == []
+
+
+def test_blend_mixes_the_files(env: dict[str, str], tmp_path: Path) -> None:
+    Image.new("RGB", (40, 40), (230, 10, 10)).save(tmp_path / "red.png")
+    Image.new("RGB", (50, 30), (10, 10, 230)).save(tmp_path / "blue.jpg")
+    proc = imaginebot(env, tmp_path, "blend", "red.png", "blue.jpg", "--dimensions", "landscape",
+                      "--out", "out")  # fmt: skip
+    [job] = job_lines(proc)
+    assert job["prompt"] == "a blend of 2 images" and job["width"] > job["height"]  # landscape, 3:2
+    grid = pixels(tmp_path / job["grid"]).astype(float)
+    r, g, b = (grid[..., k].mean() for k in range(3))
+    assert r > g + 15 and b > g + 15  # both images show in the mix
+    one = imaginebot(env, tmp_path, "blend", "red.png")
+    assert one.returncode == 2 and "a blend needs 2 to 5 images, not 1" in one.stderr

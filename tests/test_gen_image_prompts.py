@@ -180,3 +180,12 @@ def test_style_reference_without_an_adapter_fails_naming_the_setting(tiny_engine
     style = replace(gen_request(PROMPT, size=SIZE, steps=2, sref=("https://a/b.png",)), images=(picture(1),))
     [res] = tiny_engine.generate([style])
     assert res.failure is not None and res.failure.value == "bad_input" and "gen.ip_adapter" in res.detail
+
+
+def test_without_an_adapter_several_images_start_from_their_mix(tiny_engine: Any) -> None:
+    red = png_bytes(Image.new("RGB", SIZE, (230, 10, 10)))
+    blue = png_bytes(Image.new("RGB", (96, 80), (10, 10, 230)))
+    [res] = tiny_engine.generate([image_job(3.0, red, blue)])
+    grid = np.mean([np.asarray(open_image(im), float) for im in res.images], axis=0)
+    r, g, b = (grid[..., k].mean() for k in range(3))
+    assert r > g + 30 and b > g + 30  # red and blue both show: a purple mix

@@ -24,6 +24,7 @@ from imaginebot.core.domain import JobStatus
 from imaginebot.core.image_inputs import (
     InputImage,
     InputImageError,
+    blend_prompt,
     check_size,
     load_input_image,
     style_reference_problem,
@@ -57,10 +58,25 @@ def run_imagine(args: argparse.Namespace) -> int:
     return asyncio.run(_imagine(settings, args.prompt, Path(args.out), args.user, files))
 
 
-def read_image_files(paths: list[str]) -> list[InputImage]:
-    """`--image FILE` (at most MAX_IMAGE_FILES): each checked like an attachment (size, format, pixels)."""
-    if len(paths) > MAX_IMAGE_FILES:
-        raise InputImageError(f"--image: at most {MAX_IMAGE_FILES} image prompts, not {len(paths)}")
+def run_blend(args: argparse.Namespace) -> int:
+    """`imaginebot blend FILE FILE… [--dimensions D]`: an imagine whose image prompts are the files."""
+    os.environ.setdefault("GOMP_SPINCOUNT", FOREGROUND_SPINCOUNT)
+    settings = load_settings(args.config)
+    if args.model:
+        settings.gen.model = args.model
+    try:
+        prompt = blend_prompt(len(args.files), args.dimensions)
+        files = read_image_files(args.files, limit=None)
+    except InputImageError as err:
+        print(f"imaginebot: {err}", file=sys.stderr)
+        return 2
+    return asyncio.run(_imagine(settings, prompt, Path(args.out), args.user, files))
+
+
+def read_image_files(paths: list[str], limit: int | None = MAX_IMAGE_FILES) -> list[InputImage]:
+    """Image files (`--image FILE`, at most `limit`), each checked like an attachment (size, format)."""
+    if limit is not None and len(paths) > limit:
+        raise InputImageError(f"--image: at most {limit} image prompts, not {len(paths)}")
     images = []
     for name in paths:
         path = Path(name)

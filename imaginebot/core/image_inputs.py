@@ -172,3 +172,21 @@ def style_reference_problem(refs: Sequence[str], has_images: bool, ip_adapter: s
     if has_images:
         return "use image prompts or --sref in one prompt, not both"
     return None
+
+
+# /blend and `imaginebot blend`: 2–5 images mixed into a 2×2 grid, at Midjourney's three dimensions.
+BLEND_DIMENSIONS = {"square": "1:1", "portrait": "2:3", "landscape": "3:2"}
+BLEND_IMAGES = (2, 5)
+
+
+def blend_prompt(count: int, dimensions: str = "square") -> str:
+    """The prompt a blend of `count` images runs as (its images are its image prompts); InputImageError
+    for a count outside 2–5 or unknown dimensions."""
+    low, high = BLEND_IMAGES
+    if not low <= count <= high:
+        raise InputImageError(f"a blend needs {low} to {high} images, not {count}")
+    ratio = BLEND_DIMENSIONS.get(dimensions)
+    if ratio is None:
+        raise InputImageError(f"dimensions must be {', '.join(BLEND_DIMENSIONS)}, not {dimensions!r}")
+    return f"a blend of {count} images --ar {ratio}"
+
