@@ -300,3 +300,16 @@ def test_p_with_a_code_applies_a_configured_style(tmp_path: Path, monkeypatch: p
 def test_a_style_whose_lora_is_missing_is_an_error() -> None:
     limits = ParserLimits(styles={"s": PersonalStyle("s", (LoraRef("gone", 1.0),))})
     assert error_of("a --p s", limits).startswith("--p s uses <lora:gone>, which is not a known lora")
+
+
+def test_cn_makes_cw_the_controlnet_weight() -> None:
+    spec = one("a castle --cn canny --cw 1.5")
+    assert (spec.cn, spec.cw, spec.notes) == ("canny", 1.5, ())
+    assert (one("a castle --cn Depth").cn, one("a castle --cn depth").cw) == ("depth", 1.0)
+    assert error_of("a castle --cn canny --cw 3") == (
+        "--cw 3 is out of range: with --cn it is the ControlNet weight, from 0 to 2"
+    )
+    assert error_of("a castle --cn lineart").startswith("--cn lineart is not valid")
+    alone = one("a castle --cw 50")  # without --cn: Midjourney's character weight, noted and ignored
+    assert alone.cn == ""
+    assert alone.notes == ("--cw 50: character references are not supported here, ignored",)

@@ -149,6 +149,8 @@ class JobSpec:
     iw: float = 1.0  # --iw: the image prompts' weight (0-3)
     sref: tuple[str, ...] = ()  # --sref: style reference URLs or codes
     sw: int = 100  # --sw: the style references' weight (0-1000)
+    cn: str = ""  # --cn: the ControlNet kind (canny, depth, pose, scribble, tile); its image is the map
+    cw: float = 1.0  # --cw with --cn: the ControlNet weight (0-2)
     mode: str = "fast"  # --fast / --relax / --turbo, else the caller's default (/fast, /relax, /turbo)
     notes: tuple[str, ...] = ()  # one line on each parameter read but honoured differently or not at all
 
@@ -231,6 +233,8 @@ class GenRequest:
         prompts (weighed by --iw)."""
         if not self.images:
             return None
+        if self.spec.cn:
+            return ImagePrompt(f"control:{self.spec.cn}", self.spec.cw, len(self.images))
         if self.spec.sref:
             return ImagePrompt("style", self.spec.sw, len(self.images))
         return ImagePrompt("image", self.spec.iw, len(self.images))

@@ -258,11 +258,25 @@ def ignored_notes(params: Parameters, notes: dict[str, str]) -> None:
     for name in params.values:
         if name in notes_text.IGNORED and name not in notes:
             value = params.get(name)
-            words = " ".join(value) if isinstance(value, tuple) else "" if value is True else str(value)
+            words = " ".join(value) if isinstance(value, tuple) else "" if value is True else f"{value:g}" \
+                if isinstance(value, float) else str(value)
             notes[name] = notes_text.ignored(params.spelled(name), name, words)
     style = params.get("style")
     if isinstance(style, str):
         notes["style"] = notes_text.style_ignored(style, style.lower() in msg.CHOICES["style"])
+
+
+def control(params: Parameters, notes: dict[str, str]) -> tuple[str, float]:
+    """(--cn KIND, --cw). With --cn, --cw is the ControlNet weight (0–2, default 1); without, it stays
+    Midjourney's character weight (noted, ignored). Call after `ignored_notes`."""
+    kind = params.get("cn")
+    if not isinstance(kind, str):
+        return "", 1.0
+    notes.pop("cw", None)
+    weight = params.number("cw")
+    if weight is not None and weight > msg.CONTROL_WEIGHT_MAX:
+        raise PromptError(msg.control_weight(params.spelled("cw"), weight))
+    return kind, 1.0 if weight is None else weight
 
 
 def ordered_notes(params: Parameters, notes: dict[str, str]) -> tuple[str, ...]:
