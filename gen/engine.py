@@ -118,6 +118,7 @@ class DiffusersEngine:
         loras_dir: str | Path | None = None,
         embeddings_dir: str | Path | None = None,
         ip_adapter: str = "",
+        controlnets: dict[str, str] | None = None,
     ) -> None:
         self.pipe = pipe_t2i
         self.model_id = model_id
@@ -129,7 +130,7 @@ class DiffusersEngine:
             pipe_t2i, Path(embeddings_dir) if embeddings_dir is not None else None
         )
         self._encoder = PromptEncoder(pipe_t2i)
-        self.image_prompts = ImagePrompts(pipe_t2i, ip_adapter)
+        self.image_prompts = ImagePrompts(pipe_t2i, ip_adapter, controlnets)
         self._img2img: Any = None
         self._inpaint: Any = None
         self._lock = threading.Lock()
@@ -274,7 +275,7 @@ class DiffusersEngine:
         ):
             if first.kind.is_inpaint:
                 images = self._edit_call(batch, ctx)
-            elif first.images and not self.image_prompts.adapter:
+            elif self.image_prompts.img2img(first):
                 images = self._img2img_call([as_img2img(r) for r in batch], ctx)
             elif txt2img:
                 images = self._txt2img_call(batch, ctx)
@@ -349,7 +350,8 @@ class DiffusersEngine:
             noise = noise_latents(self.pipe, gens, spec.height, spec.width, cond.embeds.dtype, self.device)
             latents = pack_latents(self.pipe, chaos_latents(noise, seeds, chaos))
         kwargs = dict(cond.pipeline_kwargs(), generator=gens, latents=latents)
-        pipe, guided = self.inpaint if self.inpainting_model else self.pipe, self._do_cfg(spec.guidance_scale)
+        pipe = self.image_prompts.pipe_for(batch, self.inpaint if self.inpainting_model else self.pipe)
+        guided = self._do_cfg(spec.guidance_scale)
         with self.image_prompts.embeds(batch, pipe, guided, cond.embeds.dtype) as image_prompts:
             kwargs.update(image_prompts)
             if self.inpainting_model:

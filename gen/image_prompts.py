@@ -23,7 +23,7 @@ encoder in `models/image_encoder`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -34,6 +34,7 @@ import torch
 from PIL import Image, ImageOps
 
 from gen import ip_adapter as ipa
+from gen.controls import Controls, is_control
 from gen.loader import ModelLoadError
 from imaginebot.core.domain import GenRequest
 from imaginebot.core.images import open_image, png_bytes
@@ -81,10 +82,11 @@ def as_img2img(r: GenRequest) -> GenRequest:
 class ImagePrompts:
     """The IP-Adapter of one pipeline: loaded while batches use it, and the embeddings of a batch."""
 
-    def __init__(self, pipe: Any, setting: str = "") -> None:
+    def __init__(self, pipe: Any, setting: str = "", controlnets: Mapping[str, str] | None = None) -> None:
         self.pipe = pipe
         self.setting = setting.strip()
         self.loaded = False
+        self.controls = Controls(pipe, controlnets)
         self.computed: dict[str, bytes] = {}  # embeddings computed by the latest calls, by job id
 
     @property
@@ -97,7 +99,8 @@ class ImagePrompts:
         style = batch[0].spec.sref and batch[0].images
         if style and not self.adapter:
             raise ModelLoadError(f"--sref needs an IP-Adapter: set {ipa.SETTING}")
-        wanted = self.adapter and bool(batch[0].images)
+        self.controls.activate(batch)
+        wanted = self.adapter and bool(batch[0].images) and not is_control(batch[0])
         if wanted and not self.loaded:
             ref, subfolder, weight = adapter_location(self.setting)
             log.info("loading IP-Adapter %s", self.setting)
@@ -107,6 +110,13 @@ class ImagePrompts:
             log.info("unloading IP-Adapter (no image prompts in this batch)")
             ipa.unload(self.pipe)
             self.loaded = False
+
+    def img2img(self, r: GenRequest) -> bool:
+        """Whether the job runs as img2img from its images (image prompts without an IP-Adapter)."""
+        return bool(r.images) and not self.adapter and not is_control(r)
+
+    def pipe_for(self, batch: list[GenRequest], default: Any) -> Any:
+        return self.controls.pipe_cn if is_control(batch[0]) else default
 
     @contextmanager
     def embeds(
@@ -119,6 +129,9 @@ class ImagePrompts:
         Diffusers repeats one set of image embeddings for every prompt of a call; a batch holds one set
         per job, so for the call `pipe.prepare_ip_adapter_image_embeds` returns the batch's tensor as it
         is (for one job exactly what diffusers would make of its image)."""
+        if is_control(batch[0]):
+            yield self.controls.call_kwargs(batch)
+            return
         if not batch[0].images:
             yield {}
             return

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from fixtures_model import gen_request
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from gen import ip_adapter as ipa
 from gen.engine import DiffusersEngine
@@ -189,3 +189,64 @@ def test_without_an_adapter_several_images_start_from_their_mix(tiny_engine: Any
     grid = np.mean([np.asarray(open_image(im), float) for im in res.images], axis=0)
     r, g, b = (grid[..., k].mean() for k in range(3))
     assert r > g + 30 and b > g + 30  # red and blue both show: a purple mix
+
+
+# --- ControlNet (--cn / --cw) ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def controlnet_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from gen.tiny_inputs import make_tiny_controlnet
+
+    return make_tiny_controlnet(tiny_model_dir, tmp_path_factory.mktemp("cn") / "canny", seed=1)
+
+
+def edge_map() -> bytes:
+    from imaginebot.core.canny import canny_map
+
+    img = Image.new("RGB", SIZE)
+    ImageDraw.Draw(img).rectangle((16, 16, 47, 47), fill="white")
+    return png_bytes(canny_map(img))
+
+
+def control_job(cw: float, seed: int = 21, job_id: str = "job-1") -> GenRequest:
+    req = gen_request(PROMPT, job_id=job_id, seed=seed, size=SIZE, steps=4, cn="canny", cw=cw)
+    return replace(req, images=(edge_map(),))
+
+
+def test_controlnet_matches_plain_diffusers_and_is_released(
+    tiny_model_dir: Path, controlnet_dir: Path, tiny_engine: Any
+) -> None:
+    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline
+
+    pipe = load_pipeline(str(tiny_model_dir), device="cpu")
+    engine = DiffusersEngine(pipe, model_id="tiny", controlnets={"canny": str(controlnet_dir)})
+    [res] = engine.generate([control_job(0.8)])
+    assert engine.image_prompts.controls.kind == "canny"
+    plain = StableDiffusionControlNetPipeline.from_pretrained(
+        tiny_model_dir, controlnet=ControlNetModel.from_pretrained(controlnet_dir), safety_checker=None,
+        feature_extractor=None, requires_safety_checker=False,
+    )  # fmt: skip
+    plain.set_progress_bar_config(disable=True)
+    raw = plain(
+        PROMPT,
+        image=open_image(edge_map()),
+        controlnet_conditioning_scale=0.8,
+        width=64,
+        height=64,
+        num_inference_steps=4,
+        guidance_scale=7.0,
+        num_images_per_prompt=4,
+        generator=[torch.Generator("cpu").manual_seed(21 + k) for k in range(4)],
+    ).images
+    assert [png_bytes(im) for im in raw] == res.images
+    assert control_job(0.8).batch_key() != control_job(1.0).batch_key()  # another weight
+    [plain_job] = engine.generate([gen_request(PROMPT, seed=21, size=SIZE, steps=4)])
+    assert engine.image_prompts.controls.pipe_cn is None  # released when unused
+    [reference] = tiny_engine.generate([gen_request(PROMPT, seed=21, size=SIZE, steps=4)])
+    assert plain_job.images == reference.images != res.images
+
+
+def test_controlnet_kind_not_configured_fails_naming_the_setting(tiny_engine: Any) -> None:
+    [res] = tiny_engine.generate([control_job(1.0)])
+    assert res.failure is not None and "gen.controlnets.canny" in res.detail
