@@ -13,7 +13,13 @@ from bot import messages
 from bot.fetch import check_attachment_size, fetch_images, read_attachment
 from bot.replies import Refusal
 from db.records import SourceFile
-from imaginebot.core.image_inputs import InputImage, InputImageError, style_reference_problem
+from imaginebot.core.image_inputs import (
+    InputImage,
+    InputImageError,
+    control_map_png,
+    control_problem,
+    style_reference_problem,
+)
 
 
 def style_reference_urls(refs: Sequence[str], has_images: bool, ip_adapter: str) -> list[str]:
@@ -25,6 +31,19 @@ def style_reference_urls(refs: Sequence[str], has_images: bool, ip_adapter: str)
     if problem:
         raise Refusal(messages.refused(f"{problem}; nothing was charged"))
     return list(refs)
+
+
+def check_control(cn: str, count: int, style: bool, configured: dict[str, str]) -> None:
+    """A Refusal naming what is wrong with `--cn` and its `count` images, before anything is fetched."""
+    problem = control_problem(cn, count, configured, style)
+    if problem:
+        raise Refusal(messages.refused(f"{problem}; nothing was charged"))
+
+
+async def control_inputs(cn: str, images: list[SourceFile]) -> list[SourceFile]:
+    """`--cn`'s one image (checked by `check_control`) as its control map (canny: its edge map)."""
+    png = await asyncio.to_thread(control_map_png, cn, images[0].png)
+    return [SourceFile(png, images[0].width, images[0].height)]
 
 
 async def read_image_option(attachment: discord.Attachment, label: str) -> InputImage:

@@ -110,3 +110,32 @@ async def _inputs(bot: Any, job_id: str) -> list[bytes]:
     async with bot.queue.database.read() as conn:
         prompts, _ = await prompt_inputs(conn, [job_id])
     return prompts[job_id]
+
+
+async def test_cn_turns_its_image_into_the_control_map(
+    standin: DiscordStandIn, start_bot: Any, fake_bot_engine: Any, tmp_path: Any
+) -> None:
+    from imaginebot.core.image_inputs import control_map_png
+
+    bot = await start_bot(fake_bot_engine(), gen={"controlnets": {"canny": str(tmp_path / "canny")}})
+    fy = standin.add_member("fy")
+    square = Image.new("RGB", (64, 64))
+    square.paste((255, 255, 255), (16, 16, 48, 48))
+    photo = png_bytes(square)
+    options = {"prompt": "a castle --cn canny --cw 1.5", "image": upload(photo)}
+    ix = await standin.slash(fy, "imagine", options)
+    await ix.wait_ack(5)
+    await bot.wait_result(timeout=30)
+    [job] = await bot.queue.reads.history(user=int(fy["id"]))
+    assert (job.spec.cn, job.spec.cw, job.spec.notes) == ("canny", 1.5, ())
+    [stored] = await _inputs(bot, job.id)
+    assert stored == control_map_png("canny", photo)  # the edges, made on the bot host
+    assert set(open_image(stored).getdata()) == {(0, 0, 0), (255, 255, 255)}
+
+    text = await private_reply(await standin.slash(fy, "imagine", {"prompt": "a castle --cn canny"}))
+    assert "--cn canny needs an image" in text and "nothing was charged" in text
+    options = {"prompt": "a castle --cn depth", "image": upload(photo)}
+    text = await private_reply(await standin.slash(fy, "imagine", options))
+    assert "gen.controlnets.depth" in text
+    assert len(await bot.queue.reads.history(user=int(fy["id"]))) == 1
+    assert standin.violations == []

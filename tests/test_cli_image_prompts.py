@@ -59,3 +59,23 @@ def test_blend_mixes_the_files(env: dict[str, str], tmp_path: Path) -> None:
     assert r > g + 15 and b > g + 15  # both images show in the mix
     one = imaginebot(env, tmp_path, "blend", "red.png")
     assert one.returncode == 2 and "a blend needs 2 to 5 images, not 1" in one.stderr
+
+
+def test_cn_image_controls_the_images(env: dict[str, str], tmp_path: Path, tiny_model_dir: Path) -> None:
+    from gen.tiny_inputs import make_tiny_controlnet
+
+    folder = make_tiny_controlnet(tiny_model_dir, tmp_path / "canny", seed=1)
+    env = {**env, "IMAGINEBOT_GEN__CONTROLNETS": f'{{ canny = "{folder}" }}'}
+    square = Image.new("RGB", (64, 64))
+    square.paste((255, 255, 255), (16, 16, 48, 48))
+    square.save(tmp_path / "square.png")
+    [controlled] = job_lines(imaginebot(env, tmp_path, "imagine", "a castle --cn canny --cw 1.5 --seed 9",
+                                        "--cn-image", "square.png", "--out", "out"))  # fmt: skip
+    [free] = job_lines(imaginebot(env, tmp_path, "imagine", "a castle --seed 9", "--out", "out"))
+    assert pixels(tmp_path / controlled["grid"]).shape == pixels(tmp_path / free["grid"]).shape
+    assert (tmp_path / controlled["images"][0]).read_bytes() != (tmp_path / free["images"][0]).read_bytes()
+
+    no_cn = imaginebot(env, tmp_path, "imagine", "a castle", "--cn-image", "square.png")
+    assert no_cn.returncode == 2 and "--cn-image needs --cn KIND" in no_cn.stderr
+    depth = imaginebot(env, tmp_path, "imagine", "a castle --cn depth", "--cn-image", "square.png")
+    assert depth.returncode == 2 and "gen.controlnets.depth" in depth.stderr

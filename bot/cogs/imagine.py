@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.image_prompts import gather_images, style_reference_urls
+from bot.image_prompts import check_control, control_inputs, gather_images, style_reference_urls
 from bot.moderation import check_expanded, check_prompt
 from bot.submit import delivery_for, submit
 from db.records import JobRecord
@@ -40,9 +40,15 @@ async def imagine_prompt(
         specs = parse_prompt(prompt, bot.limits, defaults)
         await check_expanded(bot, interaction, specs)  # with the /prefer suffix and options
         given = bool(specs[0].image_urls) or any(a is not None for _, a in attached)
-        refs = style_reference_urls(specs[0].sref, given, bot.settings.gen.ip_adapter)
-        urls = refs or specs[0].image_urls
-        inputs = await gather_images(attached, urls, bot.settings.gen.image_hosts)
+        gen = bot.settings.gen
+        cn = specs[0].cn
+        if cn:  # its one image is the control map
+            count = len(specs[0].image_urls) + sum(a is not None for _, a in attached)
+            check_control(cn, count, bool(specs[0].sref), gen.controlnets)
+        refs = style_reference_urls(specs[0].sref, given, gen.ip_adapter) if not cn else []
+        inputs = await gather_images(attached, refs or specs[0].image_urls, gen.image_hosts)
+        if cn:
+            inputs = await control_inputs(cn, inputs)
         if any(a is not None for _, a in attached):  # --iw weighs the attachments
             specs = [replace(s, notes=attached_images(s.notes)) for s in specs]
         return await bot.queue.admission.enqueue(

@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--image", metavar="FILE", action="append", default=[],
         help="an image prompt (PNG, JPEG, WebP or GIF; at most twice), weighted by --iw",
     )
+    p.add_argument("--cn-image", metavar="FILE", help="the image of --cn KIND (canny: its edges are used)")
     _add_config(p)
 
     p = sub.add_parser("blend", help="blend 2 to 5 image files into four new images, without Discord")

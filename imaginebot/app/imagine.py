@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from imaginebot.app import messages
 from imaginebot.core.config import Settings, load_settings
-from imaginebot.core.domain import JobStatus
+from imaginebot.core.domain import JobSpec, JobStatus
 from imaginebot.core.image_inputs import (
     InputImage,
     InputImageError,
     blend_prompt,
     check_size,
+    control_map_png,
+    control_problem,
     load_input_image,
     style_reference_problem,
 )
@@ -52,10 +54,11 @@ def run_imagine(args: argparse.Namespace) -> int:
         settings.gen.model = args.model
     try:
         files = read_image_files(args.image)
+        control = read_image_files([args.cn_image])[0] if args.cn_image else None
     except InputImageError as err:
         print(f"imaginebot: {err}", file=sys.stderr)
         return 2
-    return asyncio.run(_imagine(settings, args.prompt, Path(args.out), args.user, files))
+    return asyncio.run(_imagine(settings, args.prompt, Path(args.out), args.user, files, control))
 
 
 def run_blend(args: argparse.Namespace) -> int:
@@ -101,9 +104,13 @@ async def ready(queue: Queue) -> None:
 
 
 async def _imagine(
-    settings: Settings, prompt: str, out: Path, user_id: int, files: list[InputImage] | None = None
+    settings: Settings,
+    prompt: str,
+    out: Path,
+    user_id: int,
+    files: list[InputImage] | None = None,
+    control: InputImage | None = None,
 ) -> int:
-    from bot.fetch import fetch_images
     from db.errors import QueueRefusal
     from db.records import SourceFile
     from db.session import DatabaseError
@@ -118,17 +125,10 @@ async def _imagine(
             models = sorted({spec.model or settings.gen.model for spec in specs})
             if len(models) > 1:
                 raise PromptError(messages.one_model_per_run(models))
-            images = list(files or [])
-            has_images = bool(files) or bool(specs[0].image_urls)
-            problem = style_reference_problem(specs[0].sref, has_images, settings.gen.ip_adapter)
-            if specs[0].sref and problem:
-                raise InputImageError(problem)
-            urls = specs[0].sref or specs[0].image_urls
-            if urls:  # fetched here, with the bot's limits, before anything is charged
-                images += await fetch_images(urls, allowed_hosts=settings.gen.image_hosts)
+            images = await _image_inputs(settings, specs[0], files or [], control)
             if files:
                 specs = [replace(s, notes=attached_images(s.notes)) for s in specs]
-            inputs = [SourceFile(i.png, i.width, i.height) for i in images]
+            inputs = [SourceFile(png, w, h) for png, w, h in images]
             jobs = await queue.admission.enqueue(user_id, specs, model=settings.gen.model, inputs=inputs)
         except QueueRefusal as err:
             print(f"imaginebot: {messages.refusal(err)}", file=sys.stderr)
@@ -141,6 +141,34 @@ async def _imagine(
         return await write_results(queue.reads, ids, out, scheduler)
     finally:
         await queue.close()
+
+
+async def _image_inputs(
+    settings: Settings, spec: JobSpec, files: list[InputImage], control: InputImage | None
+) -> list[tuple[bytes, int, int]]:
+    """The job's images as (PNG, width, height): `--image` files and leading URLs (fetched here with the
+    bot's limits, before anything is charged), or --sref's links, or `--cn`'s control map (from
+    `--cn-image`, or its one image). InputImageError says what is wrong."""
+    from bot.fetch import fetch_images
+
+    if control is not None and not spec.cn:
+        raise InputImageError("--cn-image needs --cn KIND in the prompt")
+    given = len(files) + len(spec.image_urls) + (control is not None)
+    problem = (
+        control_problem(spec.cn, given, settings.gen.controlnets, bool(spec.sref)) if spec.cn
+        else style_reference_problem(spec.sref, given > 0, settings.gen.ip_adapter) if spec.sref
+        else None
+    )  # fmt: skip
+    if problem:
+        raise InputImageError(problem)
+    images = [*files, *([control] if control else [])]
+    urls = spec.sref or spec.image_urls
+    if urls:
+        images += await fetch_images(urls, allowed_hosts=settings.gen.image_hosts)
+    if spec.cn:
+        return [(await asyncio.to_thread(control_map_png, spec.cn, images[0].png), images[0].width,
+                 images[0].height)]  # fmt: skip
+    return [(i.png, i.width, i.height) for i in images]
 
 
 async def generate(settings: Settings, queue: Queue, ids: list[str], model: str | None = None) -> str:

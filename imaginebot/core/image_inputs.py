@@ -14,7 +14,7 @@ import io
 import math
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -189,4 +189,29 @@ def blend_prompt(count: int, dimensions: str = "square") -> str:
     if ratio is None:
         raise InputImageError(f"dimensions must be {', '.join(BLEND_DIMENSIONS)}, not {dimensions!r}")
     return f"a blend of {count} images --ar {ratio}"
+
+
+def control_problem(kind: str, images: int, configured: Mapping[str, str], style: bool = False) -> str | None:
+    """Why `--cn kind` with `images` images cannot run here (one line for the user), or None: its kind
+    needs a ControlNet in `gen.controlnets`, and exactly one image (attached, a leading link, or
+    `--cn-image`), which is its control map; it does not mix with --sref."""
+    if not str(configured.get(kind, "")).strip():
+        return f"--cn {kind}: no ControlNet is configured for it here (gen.controlnets.{kind})"
+    if images == 0:
+        return f"--cn {kind} needs an image: attach one or start the prompt with its link"
+    if images > 1:
+        return f"--cn {kind} takes one image, its control map, not {images}"
+    if style:
+        return "use --cn or --sref in one prompt, not both"
+    return None
+
+
+def control_map_png(kind: str, png: bytes) -> bytes:
+    """The control map of an image for `--cn kind`: canny's edge map (imaginebot.core.canny, computed
+    here, never on the worker); the other kinds take the image itself."""
+    if kind != "canny":
+        return png
+    from imaginebot.core.canny import canny_map
+
+    return png_bytes(canny_map(png))
 
