@@ -79,3 +79,21 @@ def test_cn_image_controls_the_images(env: dict[str, str], tmp_path: Path, tiny_
     assert no_cn.returncode == 2 and "--cn-image needs --cn KIND" in no_cn.stderr
     depth = imaginebot(env, tmp_path, "imagine", "a castle --cn depth", "--cn-image", "square.png")
     assert depth.returncode == 2 and "gen.controlnets.depth" in depth.stderr
+
+
+def test_through_an_ip_adapter_the_embeddings_are_kept_with_the_job(
+    env: dict[str, str], tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    import sqlite3
+
+    from gen.tiny_inputs import IP_ADAPTER_WEIGHT, make_tiny_ip_adapter
+
+    folder = make_tiny_ip_adapter(tiny_model_dir, tmp_path / "ipa", seed=2)
+    env = {**env, "IMAGINEBOT_GEN__IP_ADAPTER": str(folder / IP_ADAPTER_WEIGHT)}
+    Image.new("RGB", (80, 80), (20, 40, 230)).save(tmp_path / "blue.png")
+    proc = imaginebot(env, tmp_path, "imagine", "a lighthouse --iw 2 --seed 5", "--image", "blue.png")
+    [job] = job_lines(proc)
+    assert len(job["images"]) == 4
+    with sqlite3.connect(tmp_path / "imaginebot.db") as db:
+        roles = db.execute("SELECT role FROM job_inputs WHERE job_id = ? ORDER BY position", (job["job_id"],))
+        assert [r for (r,) in roles] == ["prompt", "ip_embeds"]  # the image, then its embeddings, once
