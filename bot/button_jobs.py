@@ -143,6 +143,8 @@ async def enqueue_for(bot: ImagineBot, interaction: discord.Interaction, ask: As
     return await bot.queue.admission.enqueue(
         user_id, [spec], kind=plan.kind, model=job.model, parent=plan.parent, strength=plan.strength,
         edit=plan.edit, delivery=await _delivery(bot, interaction, job),
+        # 🔄 and V keep the grid's image prompts (and their embeddings: not encoded again)
+        inputs_of=job.id if plan.kind in (JobKind.REROLL, JobKind.VARIATION) else None,
     )
 
 

@@ -37,6 +37,7 @@ from db.errors import (
 )
 from db.fast_time import reserve_fast_time
 from db.guilds import GuildRules, Guilds, MemberRule
+from db.job_inputs import image_prompt_rows
 from db.models import JOB_ID_LENGTH, PROMPT_POSITION, PROMPT_ROLE, Job, JobImage, JobInput, User
 from db.quota import Quotas, Usage, UserRow
 from db.records import DeliveryTarget, JobRecord, SourceFile
@@ -126,6 +127,7 @@ class Admission:
         edit: EditPlan | None = None,
         delivery: DeliveryTarget | None = None,
         inputs: Sequence[SourceFile] = (),
+        inputs_of: str | None = None,
     ) -> list[JobRecord]:
         """Admit all of `specs` as jobs for `user_id`, or none of them.
 
@@ -138,7 +140,8 @@ class Admission:
         (stored with the job, in `job_inputs`). The edits carry their geometry in `edit`. A spec that
         names its model (`--model`, `--niji`) is queued for it; `model` is for the specs that do not.
         `inputs` are image prompts (`/imagine image`, leading URLs), fetched and checked by the caller:
-        stored once per job in `job_inputs` (role "prompt"), in order.
+        stored once per job in `job_inputs` (role "prompt"), in order. `inputs_of` (a re-roll's or a
+        variation's job) gives the jobs that job's image prompts and stored embeddings instead.
         """
         if not specs:
             raise ValueError("enqueue needs at least one JobSpec")
@@ -148,11 +151,16 @@ class Admission:
         if not self._db.policy.relax_enabled and any(spec.mode == RELAX for spec in specs):
             raise RelaxDisabled()
         now = self._db.now()
+        copied: list[dict[str, Any]] = []
+        if inputs_of is not None and not inputs:
+            async with self._db.read() as conn:
+                copied = await image_prompt_rows(conn, inputs_of)
+        image_count = len(inputs) or sum(r["role"] == PROMPT_ROLE for r in copied)
         # Consecutive microseconds keep a request's jobs (repeats, permutations) in order in the queue.
         rows = [
             _job_row(
                 user_id, spec, kind, model, parent, strength, edit, delivery, now + timedelta(microseconds=k),
-                len(inputs),
+                image_count,
             )
             for k, spec in enumerate(specs)
         ]
@@ -164,6 +172,7 @@ class Admission:
                 _input_row(row["id"], PROMPT_POSITION + n, PROMPT_ROLE, image, now)
                 for n, image in enumerate(inputs)
             ]
+            row["_inputs"] += [{**c, "job_id": row["id"], "created_at": now} for c in copied]
         guild_id = delivery.guild_id if delivery else None
         rows = await self._admit(rows, user_id, parent, now, guild_id)
         return [JobRecord.from_row(r) for r in rows]

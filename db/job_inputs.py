@@ -63,3 +63,15 @@ def embeds_row(result: GenResult, now: datetime) -> dict[str, object]:
         "height": 0,
         "created_at": now,
     }
+
+
+async def image_prompt_rows(conn: AsyncConnection, job_id: str) -> list[dict[str, object]]:
+    """A job's image prompts and their embeddings, as rows to store with another job (its re-roll or
+    variation: the same images, not encoded again)."""
+    stmt = (
+        select(JobInput.position, JobInput.role, JobInput.png, JobInput.width, JobInput.height)
+        .where(JobInput.job_id == job_id, JobInput.role.in_((PROMPT_ROLE, EMBEDS_ROLE)))
+        .order_by(JobInput.position)
+    )
+    return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
+

@@ -21,10 +21,9 @@ Design points (see also INTERFACE.md "Images and seeds" and "Editing an image"):
   upscales over the resized source at the job's strength.
 - `--stop` interrupts the denoising loop after `effective_steps` of `steps` (the still-noisy picture is
   decoded). Jobs with a source image ignore it.
-- `--tile`: circular padding in the UNet's and VAE's convolutions for the call (gen.tiling; SD3/FLUX: VAE).
+- `--tile`: circular padding in the UNet's and VAE's convolutions (gen.tiling; SD3/FLUX: the VAE's).
 - SD 3/3.5 and FLUX.1 (gen.family) run the same way through their own pipelines.
-- `--chaos` perturbs each image's text embedding and starting noise by chaos/100 (gen.conditioning,
-  gen.latents), so the four images differ more; chaos 0 is plain diffusers.
+- `--chaos` perturbs each image's text embedding and starting noise by chaos/100 (chaos 0: plain diffusers).
 - LoRAs and embeddings (gen.lora, gen.embeddings): a batch's LoRAs (one set and weights per batch) are
   loaded once into the pipeline and switched on with `set_adapters(names, weights)` before the call, so
   the images equal plain diffusers' `load_lora_weights` + `set_adapters`; a batch without LoRAs runs with
@@ -384,7 +383,9 @@ class DiffusersEngine:
             # SD3/FLUX img2img take the output size (FLUX would otherwise pack for its default 1024)
             size = {"width": width, "height": height} if is_transformer_family(self.family) else {}
             kwargs = dict(cond.pipeline_kwargs(), image=image, strength=strength, generator=gens, **size)
-            return self._call(self.img2img, batch, ctx, **kwargs)
+            guided = self._do_cfg(batch[0].spec.guidance_scale)  # a variation keeps its image prompts
+            with self.image_prompts.embeds(batch, self.img2img, guided, cond.embeds.dtype) as extra:
+                return self._call(self.img2img, batch, ctx, **kwargs, **extra)
 
     def _edit_call(self, batch: list[GenRequest], ctx: StepContext) -> list[Image.Image]:
         """Vary (Region), Zoom Out, Pan, Make Square: inpaint each job's canvas, paste the source back."""

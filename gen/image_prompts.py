@@ -113,7 +113,7 @@ class ImagePrompts:
 
     def img2img(self, r: GenRequest) -> bool:
         """Whether the job runs as img2img from its images (image prompts without an IP-Adapter)."""
-        return bool(r.images) and not self.adapter and not is_control(r)
+        return bool(r.images) and not self.adapter and not is_control(r) and not r.kind.needs_source
 
     def pipe_for(self, batch: list[GenRequest], default: Any) -> Any:
         return self.controls.pipe_cn if is_control(batch[0]) else default
@@ -132,7 +132,7 @@ class ImagePrompts:
         if is_control(batch[0]):
             yield self.controls.call_kwargs(batch)
             return
-        if not batch[0].images:
+        if not batch[0].images or not self.loaded:  # (a variation's image prompts need the adapter)
             yield {}
             return
         spec = batch[0].spec

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from discord_standin import DiscordStandIn
 from discord_standin.models import UploadedFile
+from fixtures_bot import wait_until
 from PIL import Image
 from test_bot_commands import private_reply
 
@@ -138,4 +139,30 @@ async def test_cn_turns_its_image_into_the_control_map(
     text = await private_reply(await standin.slash(fy, "imagine", options))
     assert "gen.controlnets.depth" in text
     assert len(await bot.queue.reads.history(user=int(fy["id"]))) == 1
+    assert standin.violations == []
+
+
+async def test_reroll_and_variations_keep_the_image_prompts(
+    standin: DiscordStandIn, start_bot: Any, fake_bot_engine: Any
+) -> None:
+    bot = await start_bot(fake_bot_engine())
+    gu = standin.add_member("gu")
+    photo = png_bytes(Image.new("RGB", (32, 32), RED))
+    ix = await standin.slash(gu, "imagine", {"prompt": "a lighthouse --iw 2", "image": upload(photo)})
+    await ix.wait_ack(5)
+    grid = await bot.wait_result(timeout=30)
+    [original] = await bot.queue.reads.history(user=int(gu["id"]))
+    for label in ("🔄", "V2"):
+        press = await standin.press(gu, grid, label)
+        await press.wait_ack(5)
+    await bot.wait_result(lambda m: m["id"] != grid["id"], timeout=30)
+
+    async def three() -> Any:
+        jobs = await bot.queue.reads.history(user=int(gu["id"]))
+        return jobs if len(jobs) == 3 else None
+
+    jobs = await wait_until(three, 20, "the re-roll and the variation")
+    assert sorted(j.kind.value for j in jobs) == ["imagine", "reroll", "variation"]
+    for job in jobs:
+        assert await _inputs(bot, job.id) == await _inputs(bot, original.id) != []
     assert standin.violations == []

@@ -47,3 +47,18 @@ async def test_image_prompt_jobs_batch_only_with_the_same_weight_and_count(queue
     for _ in range(3):
         batches.append(sorted(j.id for j in await queue.lifecycle.claim("w", model=MODEL, max_images=32)))
     assert sorted(batches) == sorted([sorted([a.id, d.id]), [b.id], [c.id]])
+
+
+async def test_a_reroll_gets_the_images_and_embeddings_of_its_grid(queue: Queue) -> None:
+    from imaginebot.core.domain import JobKind
+
+    [grid] = await queue.admission.enqueue(3, [spec()], model=MODEL, inputs=[SourceFile(FIRST, 8, 8)])
+    [claimed] = await queue.lifecycle.claim("w", model=MODEL, max_images=8)
+    done = GenResult(grid.id, [solid_png(64, 64, (1, 1, 1))] * 4, 64, 64, image_embeds=b"kept")
+    assert await queue.lifecycle.complete(claimed.id, "w", done)
+    [again] = await queue.admission.enqueue(3, [spec()], kind=JobKind.REROLL, model=MODEL, inputs_of=grid.id)
+    [rerun] = await queue.lifecycle.claim("w", model=MODEL, max_images=8)
+    assert rerun.id == again.id
+    request = rerun.request()
+    assert (request.images, request.image_embeds) == ((FIRST,), b"kept")
+    assert request.batch_key() == claimed.request().batch_key()

@@ -250,3 +250,33 @@ def test_controlnet_matches_plain_diffusers_and_is_released(
 def test_controlnet_kind_not_configured_fails_naming_the_setting(tiny_engine: Any) -> None:
     [res] = tiny_engine.generate([control_job(1.0)])
     assert res.failure is not None and "gen.controlnets.canny" in res.detail
+
+
+def test_a_variation_keeps_its_image_prompt_like_plain_diffusers(
+    ip_engine: DiffusersEngine, tiny_model_dir: Path, adapter_file: Path
+) -> None:
+    from diffusers import StableDiffusionImg2ImgPipeline
+
+    image, source = picture(5), picture(6)
+    [grid] = ip_engine.generate([image_job(1.0, image)])
+    variation = replace(
+        gen_request(PROMPT, kind="variation", seed=33, size=SIZE, steps=4, source_png=source, strength=0.6),
+        images=(image,), image_embeds=grid.image_embeds,
+    )  # fmt: skip
+    [res] = ip_engine.generate([variation])
+    assert res.image_embeds is None  # the grid's embeddings, not encoded again
+    plain = StableDiffusionImg2ImgPipeline.from_pretrained(tiny_model_dir, safety_checker=None)
+    plain.set_progress_bar_config(disable=True)
+    plain.load_ip_adapter(str(adapter_file.parent), subfolder="", weight_name=adapter_file.name)
+    plain.set_ip_adapter_scale(ipa.iw_to_scale(1.0))
+    raw = plain(
+        PROMPT,
+        image=open_image(source),
+        strength=0.6,
+        ip_adapter_image=open_image(image),
+        num_inference_steps=4,
+        guidance_scale=7.0,
+        num_images_per_prompt=4,
+        generator=[torch.Generator("cpu").manual_seed(33 + k) for k in range(4)],
+    ).images
+    assert [png_bytes(im) for im in raw] == res.images
