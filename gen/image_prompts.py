@@ -42,6 +42,7 @@ from imaginebot.core.images import open_image, png_bytes
 log = logging.getLogger(__name__)
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
+MAX_KEPT = 256  # embeddings kept for jobs whose result is not out yet (a retry here reuses them)
 
 
 def adapter_location(setting: str) -> tuple[str, str, str]:
@@ -87,7 +88,9 @@ class ImagePrompts:
         self.setting = setting.strip()
         self.loaded = False
         self.controls = Controls(pipe, controlnets)
-        self.computed: dict[str, bytes] = {}  # embeddings computed by the latest calls, by job id
+        # Embeddings computed here whose job has no result yet, by job id: the result carries them out to
+        # be stored with the job; a retry of a failed call here (device error, out of memory) reuses them.
+        self.computed: dict[str, bytes] = {}
 
     @property
     def adapter(self) -> bool:
@@ -142,11 +145,14 @@ class ImagePrompts:
             ipa.set_scale(self.pipe, ipa.iw_to_scale(spec.iw))
         negatives, positives = [], []
         for r in batch:
-            if r.image_embeds is not None:
-                embeds = ipa.embeds_from_bytes(r.image_embeds)
+            known = r.image_embeds if r.image_embeds is not None else self.computed.get(r.job_id)
+            if known is not None:  # stored with the job, or computed by a try of this batch that failed
+                embeds = ipa.embeds_from_bytes(known)
             else:
                 embeds = ipa.image_embeds(self.pipe, list(r.images))
                 self.computed[r.job_id] = ipa.embeds_to_bytes(embeds)
+                while len(self.computed) > MAX_KEPT:  # jobs that failed here and went elsewhere
+                    self.computed.pop(next(iter(self.computed)))
             negatives += [embeds[0:1]] * r.image_count
             positives += [embeds[1:2]] * r.image_count
         parts = [*negatives, *positives] if guidance else positives

@@ -280,3 +280,29 @@ def test_a_variation_keeps_its_image_prompt_like_plain_diffusers(
         generator=[torch.Generator("cpu").manual_seed(33 + k) for k in range(4)],
     ).images
     assert [png_bytes(im) for im in raw] == res.images
+
+
+def test_a_retry_after_a_device_error_does_not_encode_the_image_again(
+    ip_engine: DiffusersEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imaginebot.core.domain import TransientGenerationError
+
+    encoded: list[int] = []
+    encode = ipa.image_embeds
+    monkeypatch.setattr(ipa, "image_embeds", lambda pipe, images: encoded.append(1) or encode(pipe, images))
+    call = DiffusersEngine._call
+    failing = [True]
+
+    def flaky(self: DiffusersEngine, *args: Any, **kwargs: Any) -> Any:
+        if failing.pop() if failing else False:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return call(self, *args, **kwargs)
+
+    monkeypatch.setattr(DiffusersEngine, "_call", flaky)
+    job = image_job(1.0, picture(7), job_id="retried")
+    with pytest.raises(TransientGenerationError):
+        ip_engine.generate([job])
+    [res] = ip_engine.generate([job])
+    assert len(encoded) == 1 and res.image_embeds is not None and len(res.images) == 4
+    [again] = ip_engine.generate([job])
+    assert len(encoded) == 2 and again.images == res.images  # a new run without stored ones: encoded anew
