@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 
 def is_control(r: GenRequest) -> bool:
-    return bool(r.spec.cn and r.images)
+    """A --cn pass: a job made from text whose image is its control map."""
+    return bool(r.spec.cn and r.images) and not r.kind.needs_source
 
 
 class Controls:

@@ -110,7 +110,7 @@ async def _inputs(bot: Any, job_id: str) -> list[bytes]:
 
     async with bot.queue.database.read() as conn:
         prompts, _ = await prompt_inputs(conn, [job_id])
-    return prompts[job_id]
+    return prompts.get(job_id, [])
 
 
 async def test_cn_turns_its_image_into_the_control_map(
@@ -165,4 +165,27 @@ async def test_reroll_and_variations_keep_the_image_prompts(
     assert sorted(j.kind.value for j in jobs) == ["imagine", "reroll", "variation"]
     for job in jobs:
         assert await _inputs(bot, job.id) == await _inputs(bot, original.id) != []
+    assert standin.violations == []
+
+
+async def test_a_variation_of_a_cn_grid_starts_from_the_picture_alone(
+    standin: DiscordStandIn, start_bot: Any, fake_bot_engine: Any, tmp_path: Any
+) -> None:
+    bot = await start_bot(fake_bot_engine(), gen={"controlnets": {"pose": str(tmp_path / "pose")}})
+    hu = standin.add_member("hu")
+    photo = png_bytes(Image.new("RGB", (32, 32), RED))
+    ix = await standin.slash(hu, "imagine", {"prompt": "a dancer --cn pose", "image": upload(photo)})
+    await ix.wait_ack(5)
+    grid = await bot.wait_result(timeout=30)
+    for label in ("V1", "🔄"):
+        await (await standin.press(hu, grid, label)).wait_ack(5)
+
+    async def three() -> Any:
+        jobs = await bot.queue.reads.history(user=int(hu["id"]))
+        return jobs if len(jobs) == 3 else None
+
+    jobs = {j.kind.value: j for j in await wait_until(three, 20, "the variation and the re-roll")}
+    assert await _inputs(bot, jobs["imagine"].id) == [photo]  # pose: the image itself is the map
+    assert await _inputs(bot, jobs["reroll"].id) == [photo]
+    assert await _inputs(bot, jobs["variation"].id) == []
     assert standin.violations == []
