@@ -97,3 +97,19 @@ def test_through_an_ip_adapter_the_embeddings_are_kept_with_the_job(
     with sqlite3.connect(tmp_path / "imaginebot.db") as db:
         roles = db.execute("SELECT role FROM job_inputs WHERE job_id = ? ORDER BY position", (job["job_id"],))
         assert [r for (r,) in roles] == ["prompt", "ip_embeds"]  # the image, then its embeddings, once
+
+
+def test_cli_variations_keep_the_image_prompt(env: dict[str, str], tmp_path: Path) -> None:
+    import sqlite3
+
+    Image.new("RGB", (40, 40), (20, 40, 230)).save(tmp_path / "blue.png")
+    [grid] = job_lines(imaginebot(env, tmp_path, "imagine", "a lighthouse --seed 3", "--image", "blue.png"))
+    proc = imaginebot(env, tmp_path, "edit", grid["job_id"], "variations", "--image", "2")
+    assert proc.returncode == 0, proc.stderr
+    [variation] = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    with sqlite3.connect(tmp_path / "imaginebot.db") as db:
+        def stored(job_id: str) -> list[bytes]:
+            query = "SELECT png FROM job_inputs WHERE job_id = ? AND role = 'prompt' ORDER BY position"
+            return [png for (png,) in db.execute(query, (job_id,))]
+
+        assert stored(variation["job_id"]) == stored(grid["job_id"]) != []
