@@ -5,7 +5,8 @@ before anything is charged. Workers get them from the database and never fetch a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 
 import discord
 
@@ -44,6 +45,19 @@ async def control_inputs(cn: str, images: list[SourceFile]) -> list[SourceFile]:
     """`--cn`'s one image (checked by `check_control`) as its control map (canny: its edge map)."""
     png = await asyncio.to_thread(control_map_png, cn, images[0].png)
     return [SourceFile(png, images[0].width, images[0].height)]
+
+
+@contextlib.asynccontextmanager
+async def gate_released(gate: asyncio.Semaphore) -> AsyncIterator[None]:
+    """Inside `make_jobs` (bot.submit runs it holding a `db_gate` slot): give the slot back while reading
+    or fetching images, which may take seconds and never touch the database, then take one again. (If
+    the caller is cancelled meanwhile, the shielded acquire still completes, and the caller's own
+    release balances it.)"""
+    gate.release()
+    try:
+        yield
+    finally:
+        await asyncio.shield(gate.acquire())
 
 
 async def read_image_option(attachment: discord.Attachment, label: str) -> InputImage:

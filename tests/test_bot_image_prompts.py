@@ -189,3 +189,29 @@ async def test_a_variation_of_a_cn_grid_starts_from_the_picture_alone(
     assert await _inputs(bot, jobs["reroll"].id) == [photo]
     assert await _inputs(bot, jobs["variation"].id) == []
     assert standin.violations == []
+
+
+async def test_no_database_slot_is_held_while_images_are_fetched() -> None:
+    import asyncio
+
+    from bot.image_prompts import gate_released
+
+    gate = asyncio.Semaphore(1)
+    async with gate:
+        async with gate_released(gate):
+            await asyncio.wait_for(gate.acquire(), 1)  # another interaction gets the slot meanwhile
+            gate.release()
+        assert gate.locked()  # taken again for the enqueue
+    assert not gate.locked()
+
+    async def cancelled_while_fetching() -> None:
+        async with gate, gate_released(gate):
+            await asyncio.Event().wait()
+
+    task = asyncio.ensure_future(cancelled_while_fetching())
+    await asyncio.sleep(0)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await asyncio.wait_for(gate.acquire(), 1)  # balanced: the slot is free again, once
+    assert gate.locked()
+    gate.release()

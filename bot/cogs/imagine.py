@@ -12,7 +12,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.image_prompts import check_control, control_inputs, gather_images, style_reference_urls
+from bot.image_prompts import (
+    check_control,
+    control_inputs,
+    gate_released,
+    gather_images,
+    style_reference_urls,
+)
 from bot.moderation import check_expanded, check_prompt
 from bot.submit import delivery_for, submit
 from db.records import JobRecord
@@ -46,7 +52,12 @@ async def imagine_prompt(
             count = len(specs[0].image_urls) + sum(a is not None for _, a in attached)
             check_control(cn, count, bool(specs[0].sref), gen.controlnets)
         refs = style_reference_urls(specs[0].sref, given, gen.ip_adapter) if not cn else []
-        inputs = await gather_images(attached, refs or specs[0].image_urls, gen.image_hosts)
+        urls = refs or specs[0].image_urls
+        if urls or given:
+            async with gate_released(bot.db_gate):  # no database slot held while fetching
+                inputs = await gather_images(attached, urls, gen.image_hosts)
+        else:
+            inputs = []
         if cn:
             inputs = await control_inputs(cn, inputs)
         if any(a is not None for _, a in attached):  # --iw weighs the attachments
