@@ -143,6 +143,7 @@ async def enqueue_for(bot: ImagineBot, interaction: discord.Interaction, ask: As
     return await bot.queue.admission.enqueue(
         user_id, [spec], kind=plan.kind, model=job.model, parent=plan.parent, strength=plan.strength,
         edit=plan.edit, delivery=await _delivery(bot, interaction, job),
+        inputs_of=_keeps_inputs(plan.kind, job),
     )
 
 
@@ -154,6 +155,14 @@ async def _delivery(bot: ImagineBot, interaction: discord.Interaction, job: JobR
     if interaction.guild_id is None and job.guild_id is not None:
         target = dataclasses.replace(target, guild_id=job.guild_id)
     return target
+
+
+def _keeps_inputs(kind: JobKind, job: JobRecord) -> str | None:
+    """🔄 and V keep the grid's image prompts (and their embeddings: not encoded again); a --cn grid's
+    control map only for a re-roll (a variation starts from the picture itself)."""
+    if kind is JobKind.REROLL or (kind is JobKind.VARIATION and not job.spec.cn):
+        return job.id
+    return None
 
 
 def _grid_job(ask: Ask, job: JobRecord, spec: JobSpec) -> _Job:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COGS = ("bot.cogs.imagine", "bot.cogs.buttons", "bot.cogs.info", "bot.cogs.admin", "bot.cogs.moderation",
-        "bot.cogs.cancel", "bot.cogs.show", "bot.cogs.prefer", "bot.cogs.modes", "bot.delivery",
-        "bot.retention")
+        "bot.cogs.cancel", "bot.cogs.show", "bot.cogs.prefer", "bot.cogs.modes", "bot.cogs.describe",
+        "bot.cogs.blend", "bot.delivery", "bot.retention")
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's per-file limit for an unboosted guild
 DB_GATE = 4
 
@@ -79,6 +80,8 @@ class ImagineBot(commands.Bot):
         # a crowd of driver threads fighting over the GIL slows the event loop, and so every answer.
         self.db_gate = asyncio.Semaphore(DB_GATE)
         self.submitting = 0  # interactions between arrival and their progress message (see bot.submit)
+        # /describe: picture PNG → four prompts (imaginebot.app.describe), or None without gen.captioner.
+        self.describer: Callable[[bytes], Awaitable[list[str]]] | None = None
 
     async def setup_hook(self) -> None:
         self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]

@@ -37,7 +37,8 @@ from db.errors import (
 )
 from db.fast_time import reserve_fast_time
 from db.guilds import GuildRules, Guilds, MemberRule
-from db.models import JOB_ID_LENGTH, Job, JobImage, JobInput, User
+from db.job_inputs import image_prompt_rows
+from db.models import JOB_ID_LENGTH, PROMPT_POSITION, PROMPT_ROLE, Job, JobImage, JobInput, User
 from db.quota import Quotas, Usage, UserRow
 from db.records import DeliveryTarget, JobRecord, SourceFile
 from imaginebot.core.domain import (
@@ -125,6 +126,8 @@ class Admission:
         strength: float | None = None,
         edit: EditPlan | None = None,
         delivery: DeliveryTarget | None = None,
+        inputs: Sequence[SourceFile] = (),
+        inputs_of: str | None = None,
     ) -> list[JobRecord]:
         """Admit all of `specs` as jobs for `user_id`, or none of them.
 
@@ -136,6 +139,9 @@ class Admission:
         finished job (SourceImageMissing when that image does not exist), or `source`, an image file
         (stored with the job, in `job_inputs`). The edits carry their geometry in `edit`. A spec that
         names its model (`--model`, `--niji`) is queued for it; `model` is for the specs that do not.
+        `inputs` are image prompts (`/imagine image`, leading URLs), fetched and checked by the caller:
+        stored once per job in `job_inputs` (role "prompt"), in order. `inputs_of` (a re-roll's or a
+        variation's job) gives the jobs that job's image prompts and stored embeddings instead.
         """
         if not specs:
             raise ValueError("enqueue needs at least one JobSpec")
@@ -145,18 +151,28 @@ class Admission:
         if not self._db.policy.relax_enabled and any(spec.mode == RELAX for spec in specs):
             raise RelaxDisabled()
         now = self._db.now()
+        copied: list[dict[str, Any]] = []
+        if inputs_of is not None and not inputs:
+            async with self._db.read() as conn:
+                copied = await image_prompt_rows(conn, inputs_of)
+        image_count = len(inputs) or sum(r["role"] == PROMPT_ROLE for r in copied)
         # Consecutive microseconds keep a request's jobs (repeats, permutations) in order in the queue.
         rows = [
             _job_row(
-                user_id, spec, kind, model, parent, strength, edit, delivery, now + timedelta(microseconds=k)
+                user_id, spec, kind, model, parent, strength, edit, delivery, now + timedelta(microseconds=k),
+                image_count,
             )
             for k, spec in enumerate(specs)
         ]
         for row in rows:
             row["fast_factor"] = fast_factor(row["mode"], self._db.policy.turbo_factor)
-        if source is not None:
-            for row in rows:
-                row["_inputs"] = [_input_row(row["id"], 1, "source", source, now)]
+        for row in rows:
+            row["_inputs"] = [_input_row(row["id"], 1, "source", source, now)] if source is not None else []
+            row["_inputs"] += [
+                _input_row(row["id"], PROMPT_POSITION + n, PROMPT_ROLE, image, now)
+                for n, image in enumerate(inputs)
+            ]
+            row["_inputs"] += [{**c, "job_id": row["id"], "created_at": now} for c in copied]
         guild_id = delivery.guild_id if delivery else None
         rows = await self._admit(rows, user_id, parent, now, guild_id)
         return [JobRecord.from_row(r) for r in rows]
@@ -330,13 +346,15 @@ def _job_row(
     edit: EditPlan | None,
     delivery: DeliveryTarget | None,
     now: datetime,
+    image_count: int = 0,
 ) -> dict[str, Any]:
     seed = secrets.randbelow(SEED_MAX + 1) if spec.seed is None else spec.seed
     if not 0 <= seed <= SEED_MAX:
         raise ValueError(f"seed must be between 0 and {SEED_MAX}, not {seed}")
     spec = replace(spec, seed=seed)
     job_id = new_job_id()
-    request = GenRequest(job_id, kind, spec, seed, None, strength, edit)
+    # Only the number of image prompts matters to the key: placeholders stand for their bytes.
+    request = GenRequest(job_id, kind, spec, seed, None, strength, edit, images=(b"",) * image_count)
     key = request.batch_key()
     d = delivery
     return {

@@ -18,12 +18,13 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db import presence
 from db.claim import claim_statement
 from db.database import RELEASED, Database
+from db.job_inputs import embeds_row, parent_images, prompt_inputs, source_files
 from db.models import Job, JobImage, JobInput, JobPreview, User
 from db.records import ClaimedJob, ProgressUpdate, RequeueReport
 from db.wake import Wakeup
@@ -79,8 +80,9 @@ class Lifecycle:
                 return []
             if self._db.dialect != "postgresql":  # PostgreSQL does it in the claim statement
                 await self._mark_served(conn, sorted({r["user_id"] for r in rows}), now)
-            sources = await self._sources(conn, [(r["parent_job_id"], r["parent_index"]) for r in rows])
-            files = await self._source_files(conn, [r["id"] for r in rows if r["parent_job_id"] is None])
+            sources = await parent_images(conn, [(r["parent_job_id"], r["parent_index"]) for r in rows])
+            files = await source_files(conn, [r["id"] for r in rows if r["parent_job_id"] is None])
+            prompts, embeds = await prompt_inputs(conn, [r["id"] for r in rows])
         jobs = [
             ClaimedJob(
                 id=r["id"],
@@ -95,6 +97,8 @@ class Lifecycle:
                 parent_index=r["parent_index"],
                 source_png=sources.get((r["parent_job_id"], r["parent_index"])) or files.get(r["id"]),
                 edit=EditPlan.from_json(r["edit"]) if r["edit"] else None,
+                images=tuple(prompts.get(r["id"], ())),
+                image_embeds=embeds.get(r["id"]),
             )
             for r in sorted(rows, key=lambda r: (r["created_at"], r["id"]))
         ]
@@ -104,27 +108,6 @@ class Lifecycle:
     async def _mark_served(self, conn: AsyncConnection, user_ids: list[int], now: datetime) -> None:
         """Round-robin bookkeeping (SQLite; the PostgreSQL claim statement does this itself)."""
         await conn.execute(update(User).where(User.id.in_(user_ids)).values(last_claimed_at=now))
-
-    async def _sources(
-        self, conn: AsyncConnection, keys: list[tuple[str | None, int | None]]
-    ) -> dict[tuple[str, int], bytes]:
-        wanted = {(j, i) for j, i in keys if j is not None and i is not None}
-        if not wanted:
-            return {}
-        cond = or_(*(and_(JobImage.job_id == j, JobImage.index == i) for j, i in wanted))
-        rows = (
-            await conn.execute(select(JobImage.job_id, JobImage.index.label("idx"), JobImage.png).where(cond))
-        ).all()
-        return {(r.job_id, r.idx): r.png for r in rows}
-
-    async def _source_files(self, conn: AsyncConnection, job_ids: list[str]) -> dict[str, bytes]:
-        """The image files jobs were given as their source (`imaginebot edit FILE …`)."""
-        if not job_ids:
-            return {}
-        stmt = select(JobInput.job_id, JobInput.png).where(
-            JobInput.job_id.in_(job_ids), JobInput.role == "source"
-        )
-        return {r.job_id: r.png for r in (await conn.execute(stmt)).all()}
 
     async def heartbeat(self, worker_id: str, job_ids: Sequence[str]) -> set[str]:
         """Renew the leases; return the ids this worker still holds (a missing id was cancelled or lost)."""
@@ -231,6 +214,9 @@ class Lifecycle:
                 # it once, so there is nothing to conflict with (and a plain INSERT goes out as one
                 # multi-row statement on PostgreSQL, where ON CONFLICT would make it one per image).
                 await conn.execute(self._db.insert(JobImage), images)
+            embeds = [embeds_row(r, now) for r in results if r.job_id in won and r.image_embeds is not None]
+            if embeds:  # computed by this run: kept with the job for its retries and reruns
+                await conn.execute(self._db.insert(JobInput), embeds)
             if won:
                 await conn.execute(delete(JobPreview).where(JobPreview.job_id.in_(won)))
         return won

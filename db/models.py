@@ -179,9 +179,18 @@ class JobImage(Base):
     flagged: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
+# job_inputs roles: an edit's source file (position 1), image prompts (positions 11, 12, …, in order), and
+# their IP-Adapter embeddings once the worker computed them (safetensors bytes in `png`, size 0×0).
+SOURCE_ROLE = "source"
+PROMPT_ROLE = "prompt"
+PROMPT_POSITION = 11
+EMBEDS_ROLE = "ip_embeds"
+EMBEDS_POSITION = 99
+
+
 class JobInput(Base):
     """An image a job was given rather than made from another job's image (the file of `imaginebot edit
-    FILE …`): `role` says what it is for ("source")."""
+    FILE …`, image prompts): `role` says what it is for (SOURCE_ROLE, PROMPT_ROLE, EMBEDS_ROLE)."""
 
     __tablename__ = "job_inputs"
 

@@ -129,9 +129,14 @@ class ClaimedJob:
     parent_index: int | None = None
     source_png: bytes | None = field(default=None, repr=False)  # the parent image, or the source file
     edit: EditPlan | None = None
+    images: tuple[bytes, ...] = field(default=(), repr=False)  # image prompts (PNG), in order
+    image_embeds: bytes | None = field(default=None, repr=False)  # their stored IP-Adapter embeddings
 
     def request(self) -> GenRequest:
-        return GenRequest(self.id, self.kind, self.spec, self.seed, self.source_png, self.strength, self.edit)
+        return GenRequest(
+            self.id, self.kind, self.spec, self.seed, self.source_png, self.strength, self.edit,
+            images=self.images, image_embeds=self.image_embeds,
+        )
 
 
 @dataclass(frozen=True, slots=True)

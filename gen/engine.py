@@ -2,11 +2,9 @@
 
 Design points (see also INTERFACE.md "Images and seeds" and "Editing an image"):
 
-- One forward pass per batch. Each job's conditioning comes from the pipeline's own `encode_prompt`
-  (gen.conditioning) and is concatenated across jobs; image k of a job gets
-  `torch.Generator("cpu").manual_seed(seed + k - 1)` in a generator list. For one job with a plain prompt
-  the images are bit-identical to `pipe(prompt, negative_prompt=…, num_images_per_prompt=4,
-  generator=[…])`; across jobs they match single runs up to batch-size numerics.
+- One forward pass per batch; each job's conditioning (gen.conditioning) concatenated across jobs; image k
+  of a job seeded `seed + k - 1`. One job with a plain prompt is bit-identical to `pipe(prompt,
+  negative_prompt=…, num_images_per_prompt=4, generator=[…])`; several match up to batch-size numerics.
 - Variations and upscales (U1…U4, Upscale (Subtle) / (Creative)) are img2img passes through
   `AutoPipelineForImage2Image.from_pipe` (same modules, no second copy of the weights), each source
   encoded once (gen.latents); sizes and strengths in gen.sources. Outputs larger than twice the
@@ -21,18 +19,18 @@ Design points (see also INTERFACE.md "Images and seeds" and "Editing an image"):
   there every job goes through the inpainting pipeline with a white mask: imagine/reroll over a grey
   canvas at strength 1 (the same starting noise as txt2img, `--chaos` included), variations and
   upscales over the resized source at the job's strength.
-- `--stop` interrupts the denoising loop after `effective_steps` of `steps` (diffusers then skips the
-  rest and decodes): the picture is the still-noisy intermediate. Jobs with a source image ignore it.
-- `--tile`: circular padding in the UNet's and VAE's convolutions for the call (gen.tiling; SD3/FLUX: VAE).
-- SD 3/3.5 and FLUX.1 (gen.family) run the same way through their own pipelines (FLUX: no negative,
-  guidance is a transformer input, noise packed as its pipeline packs it).
-- `--chaos` perturbs each image's text embedding and starting noise by chaos/100 (gen.conditioning,
-  gen.latents), so the four images differ more; chaos 0 is plain diffusers.
+- `--stop` interrupts the denoising loop after `effective_steps` of `steps` (the still-noisy picture is
+  decoded). Jobs with a source image ignore it.
+- `--tile`: circular padding in the UNet's and VAE's convolutions (gen.tiling; SD3/FLUX: the VAE's).
+- SD 3/3.5 and FLUX.1 (gen.family) run the same way through their own pipelines.
+- `--chaos` perturbs each image's text embedding and starting noise by chaos/100 (chaos 0: plain diffusers).
 - LoRAs and embeddings (gen.lora, gen.embeddings): a batch's LoRAs (one set and weights per batch) are
   loaded once into the pipeline and switched on with `set_adapters(names, weights)` before the call, so
   the images equal plain diffusers' `load_lora_weights` + `set_adapters`; a batch without LoRAs runs with
   every adapter disabled (bit-identical to before any was loaded). A missing or broken LoRA fails the
   batch's jobs with bad_input, naming it. Textual-inversion embeddings are loaded at construction.
+- Image prompts (gen.image_prompts): IP-Adapter at the --iw scale with `gen.ip_adapter` (embeddings once
+  per job, returned to be stored), else img2img from the first image at the --iw strength.
 - Progress: after every denoising step; a latent→RGB preview per job at most every `preview_interval`
   seconds (gen.steps). With `defer_png` the results carry the decoded pictures, and the PNG encoding
   is the caller's, off this thread (the pipelined worker: worker.loop). Cancellation is checked between
@@ -50,8 +48,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +58,7 @@ from gen import inpaint
 from gen.conditioning import Conditioning, PromptEncoder, chaos_embeds
 from gen.embeddings import load_embeddings
 from gen.family import denoiser, is_transformer_family, pipeline_family
+from gen.image_prompts import ImagePrompts, as_img2img
 from gen.inpaint import InpaintInput
 from gen.latents import (
     chaos_latents,
@@ -73,9 +70,9 @@ from gen.latents import (
     pack_latents,
     source_image,
 )
-from gen.loader import INPAINT_CHANNELS
+from gen.loader import INPAINT_CHANNELS, ModelLoadError
 from gen.lora import LoraError, LoraSet
-from gen.memory import free_memory, trim_heap, vae_tiling
+from gen.memory import free_memory, memory_savers, trim_heap, vae_tiling
 from gen.sources import img2img_size, img2img_strength, open_source
 from gen.steps import StepContext, step_callback
 from gen.tiling import seamless
@@ -119,6 +116,8 @@ class DiffusersEngine:
         preview_interval: float = 1.5,
         loras_dir: str | Path | None = None,
         embeddings_dir: str | Path | None = None,
+        ip_adapter: str = "",
+        controlnets: dict[str, str] | None = None,
     ) -> None:
         self.pipe = pipe_t2i
         self.model_id = model_id
@@ -130,6 +129,7 @@ class DiffusersEngine:
             pipe_t2i, Path(embeddings_dir) if embeddings_dir is not None else None
         )
         self._encoder = PromptEncoder(pipe_t2i)
+        self.image_prompts = ImagePrompts(pipe_t2i, ip_adapter, controlnets)
         self._img2img: Any = None
         self._inpaint: Any = None
         self._lock = threading.Lock()
@@ -189,7 +189,8 @@ class DiffusersEngine:
             try:
                 try:
                     self.loras.activate(batch[0].spec.loras)
-                except LoraError as exc:  # the same for every job of the batch, and for every retry
+                    self.image_prompts.activate(batch)
+                except (LoraError, ModelLoadError) as exc:  # the same for every job and every retry
                     log.warning("jobs %s: %s", [r.job_id for r in batch], exc)
                     return [_failed(r, Failure.BAD_INPUT, str(exc)) for r in batch]
                 return self._generate_or_split(batch, progress, is_cancelled)
@@ -233,28 +234,18 @@ class DiffusersEngine:
             return [_failed(r, Failure.BAD_INPUT, _one_line(bad_input, with_type=False))]
         if not self._low_memory:
             log.warning("out of GPU memory for one job; retrying with VAE tiling")
+            self._low_memory = True
             try:
-                with self._memory_savers():
+                with memory_savers(self.pipe.vae):
                     return self._run(batch, progress, is_cancelled)
             except torch.cuda.OutOfMemoryError:
                 pass
+            finally:
+                self._low_memory = False
             free_memory()
         log.warning("job %s: out of GPU memory even alone", r.job_id)
         width, height = r.size
         return [_failed(r, Failure.OUT_OF_MEMORY, f"{width}×{height}")]
-
-    @contextmanager
-    def _memory_savers(self) -> Iterator[None]:
-        vae = self.pipe.vae
-        self._low_memory = True
-        vae.enable_tiling()
-        vae.enable_slicing()
-        try:
-            yield
-        finally:
-            vae.disable_tiling()
-            vae.disable_slicing()
-            self._low_memory = False
 
     # -- one pipeline call -----------------------------------------------------------------------
 
@@ -283,6 +274,8 @@ class DiffusersEngine:
         ):
             if first.kind.is_inpaint:
                 images = self._edit_call(batch, ctx)
+            elif self.image_prompts.img2img(first):
+                images = self._img2img_call([as_img2img(r) for r in batch], ctx)
             elif txt2img:
                 images = self._txt2img_call(batch, ctx)
             else:
@@ -292,7 +285,8 @@ class DiffusersEngine:
             mine = images[i : i + r.image_count]
             i += r.image_count
             pngs, pictures = ([], tuple(mine)) if self.defer_png else ([png_bytes(im) for im in mine], ())
-            results.append(GenResult(r.job_id, pngs, mine[0].width, mine[0].height, pictures=pictures))
+            size, embeds = (mine[0].width, mine[0].height), self.image_prompts.computed.pop(r.job_id, None)
+            results.append(GenResult(r.job_id, pngs, *size, pictures=pictures, image_embeds=embeds))
         return results
 
     def _conditioning(self, batch: list[GenRequest], chaos: bool) -> Conditioning:
@@ -355,10 +349,14 @@ class DiffusersEngine:
             noise = noise_latents(self.pipe, gens, spec.height, spec.width, cond.embeds.dtype, self.device)
             latents = pack_latents(self.pipe, chaos_latents(noise, seeds, chaos))
         kwargs = dict(cond.pipeline_kwargs(), generator=gens, latents=latents)
-        if self.inpainting_model:
-            blank = [inpaint.blank_input(spec.width, spec.height)] * len(batch)
-            return self._inpaint_call(batch, ctx, blank, strength=1.0, **kwargs)
-        return self._call(self.pipe, batch, ctx, width=spec.width, height=spec.height, **kwargs)
+        pipe = self.image_prompts.pipe_for(batch, self.inpaint if self.inpainting_model else self.pipe)
+        guided = self._do_cfg(spec.guidance_scale)
+        with self.image_prompts.embeds(batch, pipe, guided, cond.embeds.dtype) as image_prompts:
+            kwargs.update(image_prompts)
+            if self.inpainting_model:
+                blank = [inpaint.blank_input(spec.width, spec.height)] * len(batch)
+                return self._inpaint_call(batch, ctx, blank, strength=1.0, **kwargs)
+            return self._call(pipe, batch, ctx, width=spec.width, height=spec.height, **kwargs)
 
     def _img2img_call(self, batch: list[GenRequest], ctx: StepContext) -> list[Image.Image]:
         sources = [open_source(r) for r in batch]
@@ -385,7 +383,9 @@ class DiffusersEngine:
             # SD3/FLUX img2img take the output size (FLUX would otherwise pack for its default 1024)
             size = {"width": width, "height": height} if is_transformer_family(self.family) else {}
             kwargs = dict(cond.pipeline_kwargs(), image=image, strength=strength, generator=gens, **size)
-            return self._call(self.img2img, batch, ctx, **kwargs)
+            guided = self._do_cfg(batch[0].spec.guidance_scale)  # a variation keeps its image prompts
+            with self.image_prompts.embeds(batch, self.img2img, guided, cond.embeds.dtype) as extra:
+                return self._call(self.img2img, batch, ctx, **kwargs, **extra)
 
     def _edit_call(self, batch: list[GenRequest], ctx: StepContext) -> list[Image.Image]:
         """Vary (Region), Zoom Out, Pan, Make Square: inpaint each job's canvas, paste the source back."""

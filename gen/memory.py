@@ -32,6 +32,18 @@ def vae_tiling(vae: Any, enabled: bool = True) -> Iterator[None]:
 
 
 @functools.cache
+@contextmanager
+def memory_savers(vae: Any) -> Iterator[None]:
+    """VAE tiling and slicing for the call (a job too large for the device otherwise)."""
+    vae.enable_tiling()
+    vae.enable_slicing()
+    try:
+        yield
+    finally:
+        vae.disable_tiling()
+        vae.disable_slicing()
+
+
 def _malloc_trim() -> Any:
     try:
         return ctypes.CDLL("libc.so.6").malloc_trim

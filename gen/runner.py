@@ -196,6 +196,8 @@ def load_engine(
         preview_interval=gen_settings.preview_interval,
         loras_dir=_folder(getattr(gen_settings, "loras_dir", None)),
         embeddings_dir=_folder(getattr(gen_settings, "embeddings_dir", None)),
+        ip_adapter=str(getattr(gen_settings, "ip_adapter", "") or ""),
+        controlnets=dict(getattr(gen_settings, "controlnets", None) or {}),
     )
     engine.defer_png = defers_png(getattr(gen_settings, "pipelined_encoding", "auto"), engine.device.type)
     threaded = ThreadedEngine(engine, threads=threads)

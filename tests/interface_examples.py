@@ -28,6 +28,8 @@ INTERFACE_JOB: dict[str, Any] = {
     "iw": 1.0,
     "sref": [],
     "sw": 100,
+    "cn": "",  # --cn: the ControlNet kind; its image is the control map
+    "cw": 1.0,  # --cw with --cn: the ControlNet weight
     "mode": "fast",  # --fast, --relax, --turbo, else the caller's default
     "notes": [],  # one line on each parameter read but honoured differently or not at all
 }

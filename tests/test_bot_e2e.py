@@ -54,7 +54,8 @@ async def test_imagine_progress_grid_and_every_button(
     bot = await start_bot(tiny_bot_engine, gen={"steps": 60}, discord={"progress_interval": 1.0})
     names = {c["name"] for c in standin.commands(standin.guild_id)}
     assert names == {
-        "imagine", "info", "settings", "models", "admin", "cancel", "show", "prefer", "fast", "relax", "turbo"
+        "imagine", "describe", "blend", "info", "settings", "models", "admin", "cancel", "show", "prefer",
+        "fast", "relax", "turbo",
     }
 
     alice, bob = standin.add_member("alice"), standin.add_member("bob")

@@ -199,7 +199,6 @@ def test_midjourney_parameters_are_read_with_notes(config: Path) -> None:
     ]
     assert (job["steps"], job["negative_prompt"], job["model"]) == (60, "text, frame", "tiny")
     assert job["notes"] == [
-        "image prompt: the image URL at the start was read but not used yet; the text alone makes the images",
         "--v 7: no model here has the alias v7, so the usual model is used",
         "--style raw: imaginebot has no separate raw mode; a lower --stylize follows the text more "
         "literally, ignored",

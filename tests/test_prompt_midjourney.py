@@ -82,8 +82,7 @@ def test_leading_image_urls_become_image_prompts() -> None:
         "https://cdn.discordapp.com/attachments/1/2/cat.png",
     )
     assert spec.iw == 1.5
-    assert spec.notes[0].startswith("image prompt: the 2 image URLs at the start were read")
-    assert spec.notes[1] == "--iw 1.5: kept with the image prompt, which is not used yet"
+    assert not any(n.startswith(("image prompt", "--iw")) for n in spec.notes)  # used: nothing to note
 
 
 @pytest.mark.parametrize(
@@ -195,9 +194,7 @@ def test_todays_parameters_are_noted(params: str, note: str) -> None:
 def test_style_references_are_kept_for_the_image_inputs() -> None:
     spec = one("a tower --sref https://x.io/a.png 1234567 --sw 250 --sref random")
     assert (spec.sref, spec.sw) == (("https://x.io/a.png", "1234567", "random"), 250)
-    assert spec.notes == (
-        "--sref: the style 3 references were read (--sw 250) but not used yet; the text alone sets the style",
-    )
+    assert spec.notes == ()  # used: the bot fetches the links (see tests/test_bot_image_prompts.py)
     assert error_of("a --sw 1001") == "--sw 1001 is out of range: use a whole number from 0 to 1000"
     assert error_of("a --iw 3.5") == "--iw 3.5 is out of range: use a number from 0 to 3"
     assert error_of("a --iw") == "--iw needs a value: a number from 0 to 3"
@@ -265,7 +262,7 @@ def test_truly_unknown_parameters_stay_errors() -> None:
 
 def test_notes_follow_the_typed_order_and_survive_the_database_round_trip() -> None:
     spec = one("https://s.mj.run/x a cat --hd --v 7 --uplight --s 250")
-    assert [n.split(":")[0] for n in spec.notes] == ["image prompt", "--hd", "--v 7", "--uplight"]
+    assert [n.split(":")[0] for n in spec.notes] == ["--hd", "--v 7", "--uplight"]
     data = spec.to_json()
     assert data["notes"] == list(spec.notes) and data["image_urls"] == ["https://s.mj.run/x"]
     assert JobSpec.from_json(data) == spec
@@ -303,3 +300,16 @@ def test_p_with_a_code_applies_a_configured_style(tmp_path: Path, monkeypatch: p
 def test_a_style_whose_lora_is_missing_is_an_error() -> None:
     limits = ParserLimits(styles={"s": PersonalStyle("s", (LoraRef("gone", 1.0),))})
     assert error_of("a --p s", limits).startswith("--p s uses <lora:gone>, which is not a known lora")
+
+
+def test_cn_makes_cw_the_controlnet_weight() -> None:
+    spec = one("a castle --cn canny --cw 1.5")
+    assert (spec.cn, spec.cw, spec.notes) == ("canny", 1.5, ())
+    assert (one("a castle --cn Depth").cn, one("a castle --cn depth").cw) == ("depth", 1.0)
+    assert error_of("a castle --cn canny --cw 3") == (
+        "--cw 3 is out of range: with --cn it is the ControlNet weight, from 0 to 2"
+    )
+    assert error_of("a castle --cn lineart").startswith("--cn lineart is not valid")
+    alone = one("a castle --cw 50")  # without --cn: Midjourney's character weight, noted and ignored
+    assert alone.cn == ""
+    assert alone.notes == ("--cw 50: character references are not supported here, ignored",)

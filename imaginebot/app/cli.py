@@ -15,6 +15,8 @@ HANDLERS = {
     "parse": "imaginebot.app.parse:run_parse",
     "imagine": "imaginebot.app.imagine:run_imagine",
     "edit": "imaginebot.app.edit:run_edit",
+    "describe": "imaginebot.app.describe:run_describe",
+    "blend": "imaginebot.app.imagine:run_blend",
     "run": "imaginebot.app.run:run_bot",
     "worker": "imaginebot.app.worker:run_worker",
     "web": "imaginebot.app.web:run_web",
@@ -85,6 +87,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--user", metavar="U", type=DISCORD_ID, default=0, help="Discord user id to charge (default 0)"
     )
+    p.add_argument(
+        "--image", metavar="FILE", action="append", default=[],
+        help="an image prompt (PNG, JPEG, WebP or GIF; at most twice), weighted by --iw",
+    )
+    p.add_argument("--cn-image", metavar="FILE", help="the image of --cn KIND (canny: its edges are used)")
+    _add_config(p)
+
+    p = sub.add_parser("blend", help="blend 2 to 5 image files into four new images, without Discord")
+    p.add_argument("files", metavar="FILE", nargs="+", help="2 to 5 PNG, JPEG, WebP or GIF files")
+    p.add_argument("--dimensions", metavar="D", default="square", help="square, portrait or landscape")
+    p.add_argument("--model", metavar="M", help="model to use (overrides gen.model)")
+    p.add_argument("--out", metavar="DIR", default="out", help="output folder (default: out)")
+    p.add_argument(
+        "--user", metavar="U", type=DISCORD_ID, default=0, help="Discord user id to charge (default 0)"
+    )
+    _add_config(p)
+
+    p = sub.add_parser("describe", help="four prompts for an image file, from gen.captioner (one JSON line)")
+    p.add_argument("file", metavar="FILE", help="a PNG, JPEG, WebP or GIF file")
     _add_config(p)
 
     p = sub.add_parser("edit", help="edit an image (zoom, pan, square, region, upscale …), without Discord")

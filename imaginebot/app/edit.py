@@ -30,7 +30,7 @@ from imaginebot.app.imagine import (
     write_results,
 )
 from imaginebot.core.config import Settings, load_settings
-from imaginebot.core.domain import SEED_MAX, ImageRef, JobSpec, JobStatus, UserDefaults
+from imaginebot.core.domain import SEED_MAX, ImageRef, JobKind, JobSpec, JobStatus, UserDefaults
 from imaginebot.core.edit_jobs import EditJob, edit_job, reprompt
 from imaginebot.core.edits import EditAction, EditError, Region, parse_region
 from imaginebot.core.prompt import ParserLimits, PromptError, parse_prompt
@@ -169,6 +169,8 @@ async def _edit(
 
 
 async def _enqueue(queue: Queue, settings: Settings, user_id: int, job: EditJob, source: Source) -> list[str]:
+    parent = source.parent.job_id if source.parent is not None else None
+    keeps_prompts = job.kind is JobKind.VARIATION and not job.spec.cn
     jobs = await queue.admission.enqueue(
         user_id,
         [job.spec],
@@ -178,6 +180,8 @@ async def _enqueue(queue: Queue, settings: Settings, user_id: int, job: EditJob,
         source=source.file,
         strength=job.strength,
         edit=job.edit,
+        # a variation keeps its grid's image prompts (not a --cn grid's control map), as V1…V4 do
+        inputs_of=parent if keeps_prompts else None,
     )
     return [j.id for j in jobs]
 

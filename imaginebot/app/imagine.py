@@ -14,14 +14,26 @@ import contextlib
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imaginebot.app import messages
 from imaginebot.core.config import Settings, load_settings
-from imaginebot.core.domain import JobStatus
+from imaginebot.core.domain import JobSpec, JobStatus
+from imaginebot.core.image_inputs import (
+    InputImage,
+    InputImageError,
+    blend_prompt,
+    check_size,
+    control_map_png,
+    control_problem,
+    load_input_image,
+    style_reference_problem,
+)
 from imaginebot.core.images import grid_png
 from imaginebot.core.prompt import ParserLimits, PromptError, parse_prompt
+from imaginebot.core.prompt_compat import attached_images
 
 if TYPE_CHECKING:
     from db.queue import Queue
@@ -32,6 +44,7 @@ if TYPE_CHECKING:
 # this one job has the machine to itself, and on a CPU it runs ~15 % faster so.
 FOREGROUND_SPINCOUNT = "300000"
 WATCH_INTERVAL = 0.5  # seconds between progress reads
+MAX_IMAGE_FILES = 2  # like /imagine's `image` and `image2`
 
 
 def run_imagine(args: argparse.Namespace) -> int:
@@ -43,7 +56,44 @@ def run_imagine(args: argparse.Namespace) -> int:
             print(f"imaginebot: {problem}", file=sys.stderr)
             return 2
         settings.gen.model = args.model
-    return asyncio.run(_imagine(settings, args.prompt, Path(args.out), args.user))
+    try:
+        files = read_image_files(args.image)
+        control = read_image_files([args.cn_image])[0] if args.cn_image else None
+    except InputImageError as err:
+        print(f"imaginebot: {err}", file=sys.stderr)
+        return 2
+    return asyncio.run(_imagine(settings, args.prompt, Path(args.out), args.user, files, control))
+
+
+def run_blend(args: argparse.Namespace) -> int:
+    """`imaginebot blend FILE FILE… [--dimensions D]`: an imagine whose image prompts are the files."""
+    os.environ.setdefault("GOMP_SPINCOUNT", FOREGROUND_SPINCOUNT)
+    settings = load_settings(args.config)
+    if args.model:
+        settings.gen.model = args.model
+    try:
+        prompt = blend_prompt(len(args.files), args.dimensions)
+        files = read_image_files(args.files, limit=None)
+    except InputImageError as err:
+        print(f"imaginebot: {err}", file=sys.stderr)
+        return 2
+    return asyncio.run(_imagine(settings, prompt, Path(args.out), args.user, files))
+
+
+def read_image_files(paths: list[str], limit: int | None = MAX_IMAGE_FILES) -> list[InputImage]:
+    """Image files (`--image FILE`, at most `limit`), each checked like an attachment (size, format)."""
+    if limit is not None and len(paths) > limit:
+        raise InputImageError(f"--image: at most {limit} image prompts, not {len(paths)}")
+    images = []
+    for name in paths:
+        path = Path(name)
+        try:
+            check_size(path.stat().st_size, name)
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputImageError(f"--image {name}: {exc.strerror or exc}") from None
+        images.append(load_input_image(data, label=name))
+    return images
 
 
 def model_problem(ref: str) -> str:
@@ -70,8 +120,16 @@ async def ready(queue: Queue) -> None:
         await check_schema(queue.engine)
 
 
-async def _imagine(settings: Settings, prompt: str, out: Path, user_id: int) -> int:
+async def _imagine(
+    settings: Settings,
+    prompt: str,
+    out: Path,
+    user_id: int,
+    files: list[InputImage] | None = None,
+    control: InputImage | None = None,
+) -> int:
     from db.errors import QueueRefusal
+    from db.records import SourceFile
     from db.session import DatabaseError
     from imaginebot.app.common import open_queue
 
@@ -84,11 +142,15 @@ async def _imagine(settings: Settings, prompt: str, out: Path, user_id: int) -> 
             models = sorted({spec.model or settings.gen.model for spec in specs})
             if len(models) > 1:
                 raise PromptError(messages.one_model_per_run(models))
-            jobs = await queue.admission.enqueue(user_id, specs, model=settings.gen.model)
+            images = await _image_inputs(settings, specs[0], files or [], control)
+            if files:
+                specs = [replace(s, notes=attached_images(s.notes)) for s in specs]
+            inputs = [SourceFile(png, w, h) for png, w, h in images]
+            jobs = await queue.admission.enqueue(user_id, specs, model=settings.gen.model, inputs=inputs)
         except QueueRefusal as err:
             print(f"imaginebot: {messages.refusal(err)}", file=sys.stderr)
             return 2
-        except (PromptError, DatabaseError) as err:
+        except (PromptError, DatabaseError, InputImageError) as err:
             print(f"imaginebot: {err}", file=sys.stderr)
             return 2
         ids = [job.id for job in jobs]
@@ -100,6 +162,34 @@ async def _imagine(settings: Settings, prompt: str, out: Path, user_id: int) -> 
         return await write_results(queue.reads, ids, out, scheduler)
     finally:
         await queue.close()
+
+
+async def _image_inputs(
+    settings: Settings, spec: JobSpec, files: list[InputImage], control: InputImage | None
+) -> list[tuple[bytes, int, int]]:
+    """The job's images as (PNG, width, height): `--image` files and leading URLs (fetched here with the
+    bot's limits, before anything is charged), or --sref's links, or `--cn`'s control map (from
+    `--cn-image`, or its one image). InputImageError says what is wrong."""
+    from bot.fetch import fetch_images
+
+    if control is not None and not spec.cn:
+        raise InputImageError("--cn-image needs --cn KIND in the prompt")
+    given = len(files) + len(spec.image_urls) + (control is not None)
+    problem = (
+        control_problem(spec.cn, given, settings.gen.controlnets, bool(spec.sref)) if spec.cn
+        else style_reference_problem(spec.sref, given > 0, settings.gen.ip_adapter) if spec.sref
+        else None
+    )  # fmt: skip
+    if problem:
+        raise InputImageError(problem)
+    images = [*files, *([control] if control else [])]
+    urls = spec.sref or spec.image_urls
+    if urls:
+        images += await fetch_images(urls, allowed_hosts=settings.gen.image_hosts)
+    if spec.cn:
+        return [(await asyncio.to_thread(control_map_png, spec.cn, images[0].png), images[0].width,
+                 images[0].height)]  # fmt: skip
+    return [(i.png, i.width, i.height) for i in images]
 
 
 async def generate(settings: Settings, queue: Queue, ids: list[str], model: str | None = None) -> str:

@@ -19,6 +19,7 @@ from imaginebot.core.config import Settings, load_settings
 
 if TYPE_CHECKING:
     from db.queue import Queue
+    from imaginebot.app.describe import Describer
     from imaginebot.core.domain import AsyncEngine
     from worker.pool import EnginePool
 
@@ -33,11 +34,13 @@ async def serve(
     *,
     stop: asyncio.Event | None = None,
     engine: AsyncEngine | None = None,
+    describer: Describer | None = None,
     **bot_options: Any,
 ) -> None:
     """Run the bot (and the worker) until `stop` is set or the bot ends.
 
-    `engine` is what the embedded worker (when `queue.embedded_worker`) uses instead of loading
+    `describer` answers /describe instead of `gen.captioner` (tests inject one). `engine` is what the
+    embedded worker (when `queue.embedded_worker`) uses instead of loading
     `gen.model` (tests inject one); it is not closed here. Raises SchemaOutdated / DatabaseUnavailable
     before connecting to Discord, and discord.LoginFailure for a token Discord refuses. `bot_options`
     go to discord.py's Client.
@@ -45,6 +48,7 @@ async def serve(
     from bot.client import ImagineBot, point_discord_at
     from db.migrate import check_schema
     from imaginebot.app.common import open_queue
+    from imaginebot.app.describe import describer_for
 
     stop = stop or asyncio.Event()
     queue = open_queue(settings)
@@ -64,6 +68,7 @@ async def serve(
         point_discord_at(settings)
         worker_stop = asyncio.Event()
         async with ImagineBot(settings, queue, **bot_options) as bot:
+            bot.describer = describer or describer_for(settings.gen)
             tasks = [asyncio.create_task(bot.start(token), name="bot")]
             if settings.queue.embedded_worker:
                 tasks.append(

@@ -81,6 +81,20 @@ class GenSettings(_Section):
     max_loras: int = Field(4, ge=0, le=16)  # different LoRAs in one prompt at most
     max_loaded_models: int = Field(1, ge=1, le=16)  # pipelines a worker keeps loaded (LRU)
     serve_models: list[str] = Field(default_factory=list)  # a worker serves only these (empty: all)
+    # Image prompts: IP-Adapter weights file (local path or owner/repo/[sub/]file; "" = img2img instead)
+    ip_adapter: str = ""
+    controlnets: dict[str, str] = Field(default_factory=dict)  # --cn KIND: a ControlNet folder or id a kind
+    captioner: str = ""  # /describe: a transformers image-to-text model (folder or id); "" = no /describe
+    image_hosts: list[str] = Field(default_factory=lambda: ["cdn.discordapp.com", "media.discordapp.net"])
+
+    @field_validator("controlnets")
+    @classmethod
+    def _controlnet_kinds(cls, v: dict[str, str]) -> dict[str, str]:
+        kinds = ("canny", "depth", "pose", "scribble", "tile")
+        unknown = sorted(set(v) - set(kinds))
+        if unknown:
+            raise ValueError(f"unknown ControlNet kind {unknown[0]!r}: use {', '.join(kinds)}")
+        return v
 
     @field_validator("device")
     @classmethod

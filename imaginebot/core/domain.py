@@ -6,11 +6,11 @@ Nothing here imports torch, discord or SQLAlchemy, so `imaginebot parse` and the
 from __future__ import annotations
 
 import enum
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from imaginebot.core.batch_key import BatchKey, ImagePrompt, LoraRef
 from imaginebot.core.edits import EditAction, EditPlan
 
 
@@ -120,14 +120,6 @@ class PromptPart:
     weight: float = 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class LoraRef:
-    """A LoRA a prompt asks for (`<lora:NAME:W>`): a file stem in `gen.loras_dir` and its weight."""
-
-    name: str
-    weight: float = 1.0
-
-
 _STRING_TUPLES = ("image_urls", "sref", "notes")  # JobSpec fields stored as JSON lists of strings
 
 
@@ -157,6 +149,8 @@ class JobSpec:
     iw: float = 1.0  # --iw: the image prompts' weight (0-3)
     sref: tuple[str, ...] = ()  # --sref: style reference URLs or codes
     sw: int = 100  # --sw: the style references' weight (0-1000)
+    cn: str = ""  # --cn: the ControlNet kind (canny, depth, pose, scribble, tile); its image is the map
+    cw: float = 1.0  # --cw with --cn: the ControlNet weight (0-2)
     mode: str = "fast"  # --fast / --relax / --turbo, else the caller's default (/fast, /relax, /turbo)
     notes: tuple[str, ...] = ()  # one line on each parameter read but honoured differently or not at all
 
@@ -199,46 +193,12 @@ class JobSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class BatchKey:
-    """What requests must share to run in one forward pass (see GenRequest.batch_key)."""
-
-    family: str  # "txt2img", "img2img" or "inpaint"
-    upscale: bool
-    width: int
-    height: int
-    steps: int
-    effective_steps: int
-    guidance_scale: float
-    tile: bool
-    strength: float | None
-    loras: tuple[LoraRef, ...] = ()  # the LoRA set and weights: adapters are set once per call
-
-    def as_json(self) -> str:
-        """The JSON array stored in `jobs.batch_key`, by which the claim groups jobs into a batch. Rows
-        written before this type existed hold the same text: keep the field order and the encoding (the
-        LoRA set is appended only when there is one)."""
-        extra = [[[lo.name, lo.weight] for lo in self.loras]] if self.loras else []
-        return json.dumps(
-            [
-                self.family,
-                self.upscale,
-                self.width,
-                self.height,
-                self.steps,
-                self.effective_steps,
-                self.guidance_scale,
-                self.tile,
-                self.strength,
-                *extra,
-            ]
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class GenRequest:
     """One job's worth of work inside a batch.
 
     imagine/reroll: txt2img, `spec.image_count` images, image k seeded with `seed + k - 1`.
+    imagine with `images`: the image prompts at `spec.iw`, through IP-Adapter (reusing `image_embeds`)
+    where the engine has one, else img2img from the first image (gen.ip_adapter).
     variation: img2img of `source_png` at `strength`, four images.
     upscale: `source_png` resized ×UPSCALE_FACTOR and refined at `strength`, one image.
     upscale_subtle/_creative: the same at `edit`'s size (twice the source's pixels), one image.
@@ -253,6 +213,8 @@ class GenRequest:
     source_png: bytes | None = None
     strength: float | None = None
     edit: EditPlan | None = None
+    images: tuple[bytes, ...] = ()  # image prompts (PNG): `image`, `image2`, the URLs' (or --sref's)
+    image_embeds: bytes | None = None  # their IP-Adapter embeddings once computed (gen.ip_adapter)
 
     @property
     def image_count(self) -> int:
@@ -264,6 +226,18 @@ class GenRequest:
         if self.edit is not None:
             return self.edit.size
         return self.spec.width, self.spec.height
+
+    @property
+    def image_prompt(self) -> ImagePrompt | None:
+        """Its images' part of the batch key: style references (`--sref`, weighed by --sw) or image
+        prompts (weighed by --iw)."""
+        if not self.images:
+            return None
+        if self.spec.cn:
+            return ImagePrompt(f"control:{self.spec.cn}", self.spec.cw, len(self.images))
+        if self.spec.sref:
+            return ImagePrompt("style", self.spec.sw, len(self.images))
+        return ImagePrompt("image", self.spec.iw, len(self.images))
 
     def batch_key(self) -> BatchKey:
         """Requests with equal keys can share one forward pass."""
@@ -280,6 +254,7 @@ class GenRequest:
             self.spec.tile,
             self.strength,
             self.spec.loras,
+            self.image_prompt,
         )
 
 
@@ -299,6 +274,7 @@ class GenResult:
     gpu_seconds: float | None = None  # its share of the batch's device time (set by the worker)
     # Image moderation's verdict, one per image (True: flagged); empty when nothing checked them.
     flags: tuple[bool, ...] = ()
+    image_embeds: bytes | None = None  # IP-Adapter embeddings this run computed: stored with the job
 
 
 @dataclass(frozen=True, slots=True)

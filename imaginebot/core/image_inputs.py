@@ -14,6 +14,7 @@ import io
 import math
 import threading
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -36,6 +37,10 @@ _OPEN_LOCK = threading.Lock()
 
 class InputImageError(ValueError):
     """An input image was refused; str() is a one-line message for the user."""
+
+
+class CaptionerError(Exception):
+    """/describe's captioner could not be loaded or failed; str() is one line for the user."""
 
 
 @dataclass(frozen=True)
@@ -154,3 +159,59 @@ def _flatten(img: Image.Image) -> Image.Image:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     return img.convert("RGB")
+
+
+def style_reference_problem(refs: Sequence[str], has_images: bool, ip_adapter: str) -> str | None:
+    """Why `--sref refs` cannot be used here (one line for the user), or None: style references need an
+    IP-Adapter, are https image links (not style codes), and do not mix with image prompts."""
+    if not ip_adapter.strip():
+        return "--sref needs an IP-Adapter, and none is configured here (gen.ip_adapter)"
+    codes = [r for r in refs if not r.lower().startswith("https://")]
+    if codes:
+        return f"--sref takes https image links; style codes such as {codes[0][:40]} are not supported here"
+    if has_images:
+        return "use image prompts or --sref in one prompt, not both"
+    return None
+
+
+# /blend and `imaginebot blend`: 2–5 images mixed into a 2×2 grid, at Midjourney's three dimensions.
+BLEND_DIMENSIONS = {"square": "1:1", "portrait": "2:3", "landscape": "3:2"}
+BLEND_IMAGES = (2, 5)
+
+
+def blend_prompt(count: int, dimensions: str = "square") -> str:
+    """The prompt a blend of `count` images runs as (its images are its image prompts); InputImageError
+    for a count outside 2–5 or unknown dimensions."""
+    low, high = BLEND_IMAGES
+    if not low <= count <= high:
+        raise InputImageError(f"a blend needs {low} to {high} images, not {count}")
+    ratio = BLEND_DIMENSIONS.get(dimensions)
+    if ratio is None:
+        raise InputImageError(f"dimensions must be {', '.join(BLEND_DIMENSIONS)}, not {dimensions!r}")
+    return f"a blend of {count} images --ar {ratio}"
+
+
+def control_problem(kind: str, images: int, configured: Mapping[str, str], style: bool = False) -> str | None:
+    """Why `--cn kind` with `images` images cannot run here (one line for the user), or None: its kind
+    needs a ControlNet in `gen.controlnets`, and exactly one image (attached, a leading link, or
+    `--cn-image`), which is its control map; it does not mix with --sref."""
+    if not str(configured.get(kind, "")).strip():
+        return f"--cn {kind}: no ControlNet is configured for it here (gen.controlnets.{kind})"
+    if images == 0:
+        return f"--cn {kind} needs an image: attach one or start the prompt with its link"
+    if images > 1:
+        return f"--cn {kind} takes one image, its control map, not {images}"
+    if style:
+        return "use --cn or --sref in one prompt, not both"
+    return None
+
+
+def control_map_png(kind: str, png: bytes) -> bytes:
+    """The control map of an image for `--cn kind`: canny's edge map (imaginebot.core.canny, computed
+    here, never on the worker); the other kinds take the image itself."""
+    if kind != "canny":
+        return png
+    from imaginebot.core.canny import canny_map
+
+    return png_bytes(canny_map(png))
+

@@ -231,6 +231,7 @@ def _parse_one(text: str, limits: ParserLimits, defaults: UserDefaults) -> tuple
     seed = compat.sameseed(params, notes)
     mode = compat.speed_mode(params, defaults.mode)
     compat.ignored_notes(params, notes)
+    cn, cw = compat.control(params, notes)
     spec = JobSpec(
         prompt=prompt,
         negative_prompt=str(params.get("no") or ""),
@@ -254,6 +255,8 @@ def _parse_one(text: str, limits: ParserLimits, defaults: UserDefaults) -> tuple
         iw=image_weight,
         sref=sref,
         sw=sw,
+        cn=cn,
+        cw=cw,
         mode=mode,
         notes=compat.ordered_notes(params, notes),
     )

@@ -223,22 +223,25 @@ def apply_styles(
 def image_references(
     params: Parameters, urls: tuple[str, ...], notes: dict[str, str]
 ) -> tuple[float, tuple[str, ...], int]:
-    """(--iw, --sref references, --sw), kept in the job for the image inputs; noted while unused."""
-    if urls:
-        notes["image"] = notes_text.image_prompts(len(urls))
+    """(--iw, --sref references, --sw), kept in the job for the image inputs; noted while unused. (An --iw
+    without leading URLs is noted as ignored; the caller drops that note when images are attached:
+    `attached_images`.)"""
     iw = params.number("iw")
     image_weight = 1.0 if iw is None else iw
-    if iw is not None:
-        notes["iw"] = notes_text.image_weight(image_weight, bool(urls))
+    if iw is not None and not urls:
+        notes["iw"] = notes_text.image_weight(image_weight)
     sref = params.get("sref")
     refs = sref if isinstance(sref, tuple) else ()
     sw = params.integer("sw")
     style_weight = 100 if sw is None else sw
-    if refs:
-        notes["sref"] = notes_text.style_reference(len(refs), style_weight)
-    elif sw is not None:
+    if not refs and sw is not None:
         notes["sw"] = notes_text.style_weight_alone(style_weight)
     return image_weight, refs, style_weight
+
+
+def attached_images(notes: tuple[str, ...]) -> tuple[str, ...]:
+    """A job's notes once image prompts are attached (`/imagine image`, `--image FILE`): --iw weighs them."""
+    return tuple(n for n in notes if not n.startswith(notes_text.IW_IGNORED_PREFIX))
 
 
 def speed_mode(params: Parameters, default: str | None) -> str:
@@ -255,11 +258,25 @@ def ignored_notes(params: Parameters, notes: dict[str, str]) -> None:
     for name in params.values:
         if name in notes_text.IGNORED and name not in notes:
             value = params.get(name)
-            words = " ".join(value) if isinstance(value, tuple) else "" if value is True else str(value)
+            words = " ".join(value) if isinstance(value, tuple) else "" if value is True else f"{value:g}" \
+                if isinstance(value, float) else str(value)
             notes[name] = notes_text.ignored(params.spelled(name), name, words)
     style = params.get("style")
     if isinstance(style, str):
         notes["style"] = notes_text.style_ignored(style, style.lower() in msg.CHOICES["style"])
+
+
+def control(params: Parameters, notes: dict[str, str]) -> tuple[str, float]:
+    """(--cn KIND, --cw). With --cn, --cw is the ControlNet weight (0–2, default 1); without, it stays
+    Midjourney's character weight (noted, ignored). Call after `ignored_notes`."""
+    kind = params.get("cn")
+    if not isinstance(kind, str):
+        return "", 1.0
+    notes.pop("cw", None)
+    weight = params.number("cw")
+    if weight is not None and weight > msg.CONTROL_WEIGHT_MAX:
+        raise PromptError(msg.control_weight(params.spelled("cw"), weight))
+    return kind, 1.0 if weight is None else weight
 
 
 def ordered_notes(params: Parameters, notes: dict[str, str]) -> tuple[str, ...]:

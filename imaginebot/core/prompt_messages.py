@@ -65,6 +65,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     _quiet("iw"),
     _quiet("cref"),
     _quiet("cw"),
+    Parameter("cn", listed=False),
     _quiet("oref"),
     _quiet("ow"),
     _quiet("zoom"),
@@ -114,18 +115,19 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "exp": (0, 100),
     "sw": (0, 1000),
     "sv": (1, 7),
-    "cw": (0, 100),
     "ow": (1, 1000),
     "bs": (1, 4),
     "sameseed": (0, 4_294_967_295),
 }
 # Decimal parameters: canonical name -> (low, high).
-DECIMAL_RANGES: dict[str, tuple[str, str]] = {"iw": ("0", "3"), "zoom": ("1", "2")}
+DECIMAL_RANGES: dict[str, tuple[str, str]] = {"iw": ("0", "3"), "zoom": ("1", "2"), "cw": ("0", "100")}
 # Parameters that take one word from a fixed set.
 CHOICES: dict[str, tuple[str, ...]] = {
     "style": ("raw", "4a", "4b", "4c", "expressive", "cute", "scenic", "original", "default", "a tuner code"),
     "motion": ("low", "high"),
+    "cn": ("canny", "depth", "pose", "scribble", "tile"),  # ControlNet kinds (gen.controlnets)
 }
+CONTROL_WEIGHT_MAX = 2  # --cw with --cn: the ControlNet weight, 0–2
 
 AR_ALLOWED = "two whole numbers from 1:4 to 4:1, like --ar 16:9"
 QUALITY_ALLOWED = ".25, .5, 1, 2 or 4"
@@ -215,12 +217,17 @@ def out_of_range(typed: str, value: str, name: str, max_repeat: int) -> str:
     return f"{typed} {shown(value)} is out of range: use {allowed(name, max_repeat)}"
 
 
+def control_weight(typed: str, value: float) -> str:
+    limit = CONTROL_WEIGHT_MAX
+    return f"{typed} {value:g} is out of range: with --cn it is the ControlNet weight, from 0 to {limit}"
+
+
 def no_text() -> str:
     return "the prompt has no text: describe the image before any parameters"
 
 
 def only_image_prompts() -> str:
-    return "the prompt has only image URLs: image prompts are not used yet, so describe the image in text too"
+    return "the prompt has only image URLs: describe the image in text too"
 
 
 def too_many_expansions(count: int | None, cap: int) -> str:

@@ -103,20 +103,11 @@ def profile_none() -> str:
     return "--p: you have no personal style here, so nothing was added"
 
 
-def image_prompts(count: int) -> str:
-    what = "the image URL at the start was" if count == 1 else f"the {count} image URLs at the start were"
-    return f"image prompt: {what} read but not used yet; the text alone makes the images"
+IW_IGNORED_PREFIX = "--iw "
 
 
-def image_weight(value: float, has_images: bool) -> str:
-    if has_images:
-        return f"--iw {value:g}: kept with the image prompt, which is not used yet"
-    return f"--iw {value:g}: there is no image prompt to weigh, ignored"
-
-
-def style_reference(count: int, weight: int) -> str:
-    what = "reference was" if count == 1 else f"{count} references were"
-    return f"--sref: the style {what} read (--sw {weight}) but not used yet; the text alone sets the style"
+def image_weight(value: float) -> str:
+    return f"{IW_IGNORED_PREFIX}{value:g}: there is no image prompt to weigh, ignored"
 
 
 def style_weight_alone(weight: int) -> str:

@@ -270,6 +270,9 @@ class BotRoutes:
 async def serve_attachment(world: World, request: web.Request) -> web.StreamResponse:
     """The CDN: serves attachment bytes at the ``url`` the stand-in gave out."""
     attachment_id = request.match_info["attachment_id"]
+    uploaded = world.uploads.get(attachment_id)
+    if uploaded is not None:
+        return web.Response(body=uploaded["data"], content_type=uploaded["content_type"].split(";")[0])
     for message in world.messages.values():
         for attachment in message["attachments"]:
             if attachment["id"] == attachment_id:

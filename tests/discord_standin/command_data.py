@@ -7,7 +7,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from .models import Json
+from .models import Json, UploadedFile
 from .world import World
 
 
@@ -69,7 +69,9 @@ def _option_value(world: World, where: Where, option: Json, value: Any, resolved
         resolved.setdefault("roles", {})[role_id] = copy.deepcopy(roles[role_id])
         result = role_id
     elif kind == 11:
-        attachment = dict(value)
+        if isinstance(value, UploadedFile):  # a file the user attaches: on the CDN, then in `resolved`
+            value = world.upload_attachment(where.channel_id, value)
+        attachment = {k: v for k, v in dict(value).items() if k != "data"}
         resolved.setdefault("attachments", {})[attachment["id"]] = attachment
         result = attachment["id"]
     else:

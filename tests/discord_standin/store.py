@@ -37,6 +37,7 @@ class MessageStore:
     channels: dict[str, Json]
     guilds: dict[str, Guild]
     messages: dict[str, Json]
+    uploads: dict[str, Json]
     channel_messages: dict[str, list[str]]
     nonces: dict[tuple[str, str], tuple[str, float]]
     nonce_window: float
@@ -89,6 +90,12 @@ class MessageStore:
             attachment["description"] = meta["description"]
         if size := png_size(upload.data):
             attachment["width"], attachment["height"] = size
+        return attachment
+
+    def upload_attachment(self, channel_id: str, upload: UploadedFile) -> Json:
+        """A file a user attaches to an attachment option: served by the CDN like a message's."""
+        attachment = self._attachment(upload, None, channel_id)
+        self.uploads[attachment["id"]] = attachment
         return attachment
 
     def _new_attachments(self, body: Json, files: list[UploadedFile], channel_id: str) -> list[Json]:

@@ -40,6 +40,7 @@ class World(MessageStore):
         self.guilds: dict[str, Guild] = {}
         self.channels: dict[str, Json] = {}
         self.messages: dict[str, Json] = {}
+        self.uploads: dict[str, Json] = {}  # files users attached to slash command options, by id
         self.channel_messages: dict[str, list[str]] = {}
         self.commands: dict[str | None, list[Json]] = {}
         self.interactions: dict[str, InteractionHandle] = {}
