@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 
+import aiohttp
 import discord
 
 from bot import messages
@@ -21,6 +22,8 @@ from imaginebot.core.image_inputs import (
     control_problem,
     style_reference_problem,
 )
+
+ATTACHMENT_TIMEOUT = 30.0  # seconds to download an attached image from Discord's file host
 
 
 def style_reference_urls(refs: Sequence[str], has_images: bool, ip_adapter: str) -> list[str]:
@@ -64,9 +67,11 @@ async def read_image_option(attachment: discord.Attachment, label: str) -> Input
     """An attachment option's image: its announced size checked first, then its bytes."""
     check_attachment_size(attachment.size, label)
     try:
-        data = await attachment.read()
+        data = await asyncio.wait_for(attachment.read(), ATTACHMENT_TIMEOUT)
     except discord.HTTPException as exc:
         raise InputImageError(f"could not download {label} from Discord ({exc.status})") from None
+    except (aiohttp.ClientError, OSError, TimeoutError):  # Discord's file host unreachable or too slow
+        raise InputImageError(f"could not download {label} from Discord; try again in a moment") from None
     return await asyncio.to_thread(read_attachment, data, label)
 
 

@@ -184,6 +184,13 @@ def extreme_cases(path: str, declared: list[dict[str, Any]], people: People) -> 
                 options[name] = end == "max"
             elif kind in (6, 9):
                 options[name] = people.users[-1 if end == "max" else 0]["id"]
+            elif kind == 11:  # a file at the size limits, on a host that does not answer
+                size = 2**31 if end == "max" else 0
+                options[name] = {
+                    "id": "8" + str(size % 1000), "filename": f"{end}.png", "size": size,
+                    "content_type": "image/png", "url": f"http://127.0.0.1:9/{end}.png",
+                    "proxy_url": f"http://127.0.0.1:9/{end}.png",
+                }
         made.append(Case(path, "operator", options))
     return made
 
