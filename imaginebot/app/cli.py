@@ -70,6 +70,15 @@ def _add_config(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_generation(p: argparse.ArgumentParser) -> None:
+    """The options of the commands that generate here: imagine, blend, edit."""
+    p.add_argument("--model", metavar="M", help="model to use (overrides gen.model)")
+    p.add_argument("--out", metavar="DIR", default="out", help="output folder (default: out)")
+    p.add_argument(
+        "--user", metavar="U", type=DISCORD_ID, default=0, help="Discord user id to charge (default 0)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imaginebot", description="A self-hosted, Midjourney-style image bot."
@@ -82,11 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("imagine", help="generate a prompt's images through the queue, without Discord")
     p.add_argument("prompt")
-    p.add_argument("--model", metavar="M", help="model to use (overrides gen.model)")
-    p.add_argument("--out", metavar="DIR", default="out", help="output folder (default: out)")
-    p.add_argument(
-        "--user", metavar="U", type=DISCORD_ID, default=0, help="Discord user id to charge (default 0)"
-    )
+    _add_generation(p)
     p.add_argument(
         "--image", metavar="FILE", action="append", default=[],
         help="an image prompt (PNG, JPEG, WebP or GIF; at most twice), weighted by --iw",
@@ -97,11 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("blend", help="blend 2 to 5 image files into four new images, without Discord")
     p.add_argument("files", metavar="FILE", nargs="+", help="2 to 5 PNG, JPEG, WebP or GIF files")
     p.add_argument("--dimensions", metavar="D", default="square", help="square, portrait or landscape")
-    p.add_argument("--model", metavar="M", help="model to use (overrides gen.model)")
-    p.add_argument("--out", metavar="DIR", default="out", help="output folder (default: out)")
-    p.add_argument(
-        "--user", metavar="U", type=DISCORD_ID, default=0, help="Discord user id to charge (default 0)"
-    )
+    _add_generation(p)
     _add_config(p)
 
     p = sub.add_parser("describe", help="four prompts for an image file, from gen.captioner (one JSON line)")
@@ -124,11 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--zoom", metavar="Z", help="zoom-out factor, 1.0 to 2.0 (default 2)")
     p.add_argument("--region", metavar="X0,Y0,X1,Y1", help="vary-region: fractions 0-1 of the source")
     p.add_argument("--seed", metavar="N", type=int, help="seed of the first image")
-    p.add_argument("--model", metavar="M", help="model to use (overrides gen.model)")
-    p.add_argument("--out", metavar="DIR", default="out", help="output folder (default: out)")
-    p.add_argument(
-        "--user", metavar="U", type=DISCORD_ID, default=0, help="Discord user id to charge (default 0)"
-    )
+    _add_generation(p)
     _add_config(p)
 
     p = sub.add_parser("run", help="start the Discord bot (and an embedded worker unless disabled)")

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import io
 import math
-import os
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,14 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from imaginebot.app import messages
 from imaginebot.app.imagine import (
-    FOREGROUND_SPINCOUNT,
     ModelUnusable,
     generate,
-    model_problem,
+    generating_settings,
     ready,
     write_results,
 )
-from imaginebot.core.config import Settings, load_settings
+from imaginebot.core.config import Settings
 from imaginebot.core.domain import SEED_MAX, ImageRef, JobKind, JobSpec, JobStatus, UserDefaults
 from imaginebot.core.edit_jobs import EditJob, edit_job, reprompt
 from imaginebot.core.edits import EditAction, EditError, Region, parse_region
@@ -57,14 +55,9 @@ class Source:
 
 
 def run_edit(args: argparse.Namespace) -> int:
-    os.environ.setdefault("GOMP_SPINCOUNT", FOREGROUND_SPINCOUNT)  # before torch loads (see imagine)
-    settings = load_settings(args.config)
-    if args.model:
-        problem = model_problem(args.model)
-        if problem:
-            print(f"imaginebot: {problem}", file=sys.stderr)
-            return 2
-        settings.gen.model = args.model
+    settings = generating_settings(args)
+    if settings is None:
+        return 2
     args.source_file = _image_file(args.source)
     try:
         options = _options(args)

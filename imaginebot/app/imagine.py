@@ -47,15 +47,24 @@ WATCH_INTERVAL = 0.5  # seconds between progress reads
 MAX_IMAGE_FILES = 2  # like /imagine's `image` and `image2`
 
 
-def run_imagine(args: argparse.Namespace) -> int:
+def generating_settings(args: argparse.Namespace) -> Settings | None:
+    """The settings of a command that generates here (`imagine`, `blend`, `edit`), with `--model` applied;
+    None (after one line on stderr) when `--model` cannot name a model."""
     os.environ.setdefault("GOMP_SPINCOUNT", FOREGROUND_SPINCOUNT)  # before torch loads (it has not yet)
     settings = load_settings(args.config)
     if args.model:
         problem = model_problem(args.model)
         if problem:
             print(f"imaginebot: {problem}", file=sys.stderr)
-            return 2
+            return None
         settings.gen.model = args.model
+    return settings
+
+
+def run_imagine(args: argparse.Namespace) -> int:
+    settings = generating_settings(args)
+    if settings is None:
+        return 2
     try:
         files = read_image_files(args.image)
         control = read_image_files([args.cn_image])[0] if args.cn_image else None
@@ -67,10 +76,9 @@ def run_imagine(args: argparse.Namespace) -> int:
 
 def run_blend(args: argparse.Namespace) -> int:
     """`imaginebot blend FILE FILE… [--dimensions D]`: an imagine whose image prompts are the files."""
-    os.environ.setdefault("GOMP_SPINCOUNT", FOREGROUND_SPINCOUNT)
-    settings = load_settings(args.config)
-    if args.model:
-        settings.gen.model = args.model
+    settings = generating_settings(args)
+    if settings is None:
+        return 2
     try:
         prompt = blend_prompt(len(args.files), args.dimensions)
         files = read_image_files(args.files, limit=None)
