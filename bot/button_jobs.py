@@ -33,6 +33,7 @@ from imaginebot.core.domain import ImageRef, JobKind, JobSpec, JobStatus
 from imaginebot.core.edit_jobs import edit_job, reprompt
 from imaginebot.core.edits import EditAction, EditError, EditPlan, cell_region
 from imaginebot.core.gpu_time import FAST
+from imaginebot.core.prompt import PromptError
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
@@ -128,29 +129,32 @@ async def enqueue_for(bot: ImagineBot, interaction: discord.Interaction, ask: As
     user_id = interaction.user.id
     job = await source_job(bot, interaction, ask.action, ask.job_id, ask.index)
     spec, ar = job.spec, None
+    defaults = await bot.queue.admission.get_settings(user_id)  # the presser's: prompt, mode, privacy
     if ask.prompt is not None:
-        await check_prompt(bot, interaction, ask.prompt)  # a Remix / zoom / region prompt: moderated too
-        defaults = await bot.queue.admission.get_settings(user_id)
-        spec, ar = reprompt(job.spec, ask.prompt, bot.limits, defaults)
-        await check_expanded(bot, interaction, [spec])
+        try:
+            spec, ar = reprompt(job.spec, ask.prompt, bot.limits, defaults)
+        except PromptError:
+            await check_prompt(bot, interaction, ask.prompt)  # a banned word is refused first
+            raise
+        # A Remix / zoom / region prompt is moderated too, with the /prefer suffix and options in it.
+        await check_expanded(bot, interaction, ask.prompt, [spec])
     if ask.action in GRID_ACTIONS:
         plan = _grid_job(ask, job, spec)
     else:
         plan = await _edit_job(bot, ask, job, spec, ar)
     spec = plan.spec
     if ask.prompt is None:  # a plain press runs in the presser's current mode (a prompt may say --turbo…)
-        spec = dataclasses.replace(spec, mode=(await bot.queue.admission.get_settings(user_id)).mode or FAST)
+        spec = dataclasses.replace(spec, mode=defaults.mode or FAST)
     return await bot.queue.admission.enqueue(
         user_id, [spec], kind=plan.kind, model=job.model, parent=plan.parent, strength=plan.strength,
-        edit=plan.edit, delivery=await _delivery(bot, interaction, job),
+        edit=plan.edit, delivery=await _delivery(interaction, job, defaults.private),
         inputs_of=_keeps_inputs(plan.kind, job),
     )
 
 
-async def _delivery(bot: ImagineBot, interaction: discord.Interaction, job: JobRecord) -> DeliveryTarget:
+async def _delivery(interaction: discord.Interaction, job: JobRecord, private: bool | None) -> DeliveryTarget:
     """The presser's channel, or their DM in private mode; a press in a private job's DM keeps the job's
     server."""
-    private = (await bot.queue.admission.get_settings(interaction.user.id)).private
     target = await delivery_for(interaction, private)
     if interaction.guild_id is None and job.guild_id is not None:
         target = dataclasses.replace(target, guild_id=job.guild_id)

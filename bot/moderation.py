@@ -32,10 +32,12 @@ async def check_timeout(bot: ImagineBot, interaction: discord.Interaction) -> No
         raise Refusal(mm.timed_out(timeout))
 
 
-async def check_expanded(bot: ImagineBot, interaction: discord.Interaction, specs: Iterable[JobSpec]) -> None:
-    """`check_prompt` on the prompts as parsed: the caller's /prefer suffix and options are in them (a
-    word banned after they were set is caught here)."""
-    texts = dict.fromkeys(f"{spec.prompt} {spec.negative_prompt}" for spec in specs)
+async def check_expanded(
+    bot: ImagineBot, interaction: discord.Interaction, typed: str, specs: Iterable[JobSpec]
+) -> None:
+    """`check_prompt` on the prompt as typed and as parsed, in one look at the word lists: the parsed
+    prompts hold the caller's /prefer suffix and options (a word banned after they were set is caught)."""
+    texts = dict.fromkeys([typed, *(f"{spec.prompt} {spec.negative_prompt}" for spec in specs)])
     await check_prompt(bot, interaction, "\n".join(texts))
 
 

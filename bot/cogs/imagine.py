@@ -22,7 +22,7 @@ from bot.image_prompts import (
 from bot.moderation import check_expanded, check_prompt
 from bot.submit import delivery_for, submit
 from db.records import JobRecord
-from imaginebot.core.prompt import parse_prompt
+from imaginebot.core.prompt import PromptError, parse_prompt
 from imaginebot.core.prompt_compat import attached_images
 
 if TYPE_CHECKING:
@@ -40,11 +40,15 @@ async def imagine_prompt(
     user_id = interaction.user.id
 
     async def make_jobs() -> list[JobRecord]:
-        await check_prompt(bot, interaction, prompt)  # a banned word: refused, a strike, no charge
         # The user's defaults are read first: they decide what the prompt means (PromptError → ephemeral).
         defaults = await bot.queue.admission.get_settings(user_id)
-        specs = parse_prompt(prompt, bot.limits, defaults)
-        await check_expanded(bot, interaction, specs)  # with the /prefer suffix and options
+        try:
+            specs = parse_prompt(prompt, bot.limits, defaults)
+        except PromptError:
+            await check_prompt(bot, interaction, prompt)  # a banned word is refused first, with its strike
+            raise
+        # A banned word, typed or from the /prefer suffix and options: refused, a strike, no charge.
+        await check_expanded(bot, interaction, prompt, specs)
         given = bool(specs[0].image_urls) or any(a is not None for _, a in attached)
         gen = bot.settings.gen
         cn = specs[0].cn
